@@ -1,0 +1,50 @@
+"""All configuration in one place: environment variables with defaults.
+
+Read when called, not at import, so that tests and Airflow tasks can point
+`MAILFLOW_HOME` elsewhere. No secrets live here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a number") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    landing: Path
+    max_quarantined_pct: float
+    memory_limit: str
+
+    @property
+    def lake(self) -> Path:
+        return self.home / "lake"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.home / "warehouse.duckdb"
+
+
+def settings() -> Settings:
+    home = Path(os.environ.get("MAILFLOW_HOME") or "data").resolve()
+    landing = Path(os.environ.get("MAILFLOW_LANDING") or home / "landing").resolve()
+    return Settings(
+        home=home,
+        landing=landing,
+        # data-quality gate: the daily run fails above this share of quarantined rows
+        max_quarantined_pct=_float("MAILFLOW_MAX_QUARANTINED_PCT", 1.0),
+        # DuckDB spills to disk beyond this, which keeps ingest memory flat
+        memory_limit=os.environ.get("MAILFLOW_DUCKDB_MEMORY") or "1GB",
+    )

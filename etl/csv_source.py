@@ -1,0 +1,282 @@
+"""Stream an export file as Arrow batches of records, keeping each record's line number.
+
+The file is cut into chunks of whole records (a newline outside quotes ends a record).
+Each chunk is parsed by Arrow's multi-threaded CSV reader; the line of each record is
+the chunk's first line plus the newlines of the records before it. A chunk Arrow cannot
+take whole (a ragged row, bytes that are not UTF-8, a blank line) is parsed again by the
+standard library's csv module, record by record, which tells exactly which records are
+bad: those come back as rejects with their line and raw text. Nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+
+from .contract import ALL_COLUMNS, REQUIRED_COLUMNS
+
+# A 1 MB field is legal; the csv module's default limit (128 KiB) would reject it.
+csv.field_size_limit(256 * 1024 * 1024)
+
+CHUNK_BYTES = 16 * 1024 * 1024
+BOM = b"\xef\xbb\xbf"
+
+
+class ExportError(Exception):
+    """The file as a whole cannot be loaded; the message is one line naming the file."""
+
+
+@dataclass(frozen=True)
+class Reject:
+    source_file: str
+    source_line: int
+    reason: str
+    raw: str
+
+
+@dataclass
+class Batch:
+    """Records with the header's shape: one string column per contract column present,
+    plus `source_line`; and the records of the same chunk that were rejected."""
+
+    table: pa.Table
+    rejects: list[Reject] = field(default_factory=list)
+
+
+def serialize_record(fields: list[str]) -> str:
+    """A record as one line of CSV text; bytes that are not UTF-8 become \\xNN escapes."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(fields)
+    return out.getvalue().encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+class _HashingReader(io.RawIOBase):
+    """Hashes the bytes of the file as they are read, so the file is read only once."""
+
+    def __init__(self, raw):
+        self._raw = raw
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self._raw.readinto(buffer)
+        if n:
+            self.sha256.update(memoryview(buffer)[:n])
+            self.size += n
+        return n
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def _record_end(buffer: bytes) -> int:
+    """Offset just past the last newline that ends a record (quotes balanced), or -1."""
+    quotes = buffer.count(b'"')
+    pos = buffer.rfind(b"\n")
+    while pos >= 0:
+        if (quotes - buffer.count(b'"', pos)) % 2 == 0:
+            return pos + 1
+        pos = buffer.rfind(b"\n", 0, pos)
+    return -1
+
+
+class ExportReader:
+    """Reads one export. Iterate `batches()`; afterwards `sha256`, `size`, `records` are set."""
+
+    def __init__(self, path: Path, chunk_bytes: int = CHUNK_BYTES):
+        self.path = Path(path)
+        self.name = self.path.name
+        self.chunk_bytes = chunk_bytes
+        self.records = 0  # data records seen, good or bad (blank lines are not records)
+        self.header_map: dict[str, int] = {}
+        self.width = 0
+        self._hasher: _HashingReader | None = None
+
+    @property
+    def sha256(self) -> str:
+        assert self._hasher is not None
+        return self._hasher.sha256.hexdigest()
+
+    @property
+    def size(self) -> int:
+        assert self._hasher is not None
+        return self._hasher.size
+
+    def batches(self) -> Iterator[Batch]:
+        try:
+            self._hasher = _HashingReader(open(self.path, "rb", buffering=0))
+            with io.BufferedReader(self._hasher, buffer_size=1 << 20) as raw:
+                stream = gzip.GzipFile(fileobj=raw, mode="rb") if self.name.endswith(".gz") else raw
+                yield from self._batches(stream)
+                while raw.read(1 << 20):  # the hash covers the whole file
+                    pass
+        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+            raise ExportError(f"{self.name}: truncated or corrupt gzip data ({exc})") from None
+        except OSError as exc:
+            raise ExportError(f"{self.name}: cannot read ({exc.strerror or exc})") from None
+
+    def _chunks(self, stream) -> Iterator[tuple[bytes, int]]:
+        """(bytes of whole records, line number of the first) after the header."""
+        carry = b""
+        first = True
+        line = 1
+        while True:
+            data = stream.read(self.chunk_bytes)
+            buffer = carry + data if carry else data
+            if first:
+                if not buffer:
+                    raise ExportError(f"{self.name}: empty file, expected a header line")
+                if not data or buffer.find(b"\n") >= 0:
+                    buffer = buffer.removeprefix(BOM)
+                    header_end = buffer.find(b"\n") + 1 or len(buffer)
+                    self._read_header(buffer[:header_end])
+                    buffer = buffer[header_end:]
+                    line = 2
+                    first = False
+                else:
+                    carry = buffer
+                    continue
+            if not data:
+                if buffer:
+                    yield buffer, line
+                return
+            cut = _record_end(buffer)
+            if cut <= 0:
+                carry = buffer
+                continue
+            chunk, carry = buffer[:cut], buffer[cut:]
+            yield chunk, line
+            line += chunk.count(b"\n")
+
+    def _read_header(self, raw: bytes) -> None:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ExportError(f"{self.name}: header is not valid UTF-8") from None
+        header = next(csv.reader(io.StringIO(text)), [])
+        by_lower = {name.lower(): name for name in ALL_COLUMNS}
+        mapping: dict[str, int] = {}
+        for index, name in enumerate(header):
+            canonical = by_lower.get(name.strip().lower())
+            if canonical is None:
+                continue  # extra columns are allowed and ignored
+            if canonical in mapping:
+                raise ExportError(f"{self.name}: column {canonical!r} appears twice in the header")
+            mapping[canonical] = index
+        missing = [name for name in REQUIRED_COLUMNS if name not in mapping]
+        if missing:
+            more = f" (and {', '.join(repr(m) for m in missing[1:])})" if len(missing) > 1 else ""
+            raise ExportError(f"{self.name}: missing required column {missing[0]!r}{more}")
+        self.header_map = mapping
+        self.width = len(header)
+
+    def _batches(self, stream) -> Iterator[Batch]:
+        for chunk, first_line in self._chunks(stream):
+            batch = self._parse_fast(chunk, first_line)
+            if batch is None:
+                batch = self._parse_exact(chunk, first_line)
+            self.records += batch.table.num_rows + len(batch.rejects)
+            if batch.table.num_rows or batch.rejects:
+                yield batch
+
+    # -- fast path: Arrow --------------------------------------------------------------
+    def _parse_fast(self, chunk: bytes, first_line: int) -> Batch | None:
+        """Arrow's parser, or None when the chunk needs the exact path."""
+        if b"\n\n" in chunk or b"\n\r\n" in chunk or chunk.startswith((b"\n", b"\r\n")):
+            return None  # Arrow skips blank lines, which would shift line numbers
+        ragged = []
+        names = [f"c{i}" for i in range(self.width)]
+        try:
+            table = pa_csv.read_csv(
+                pa.py_buffer(chunk),
+                read_options=pa_csv.ReadOptions(column_names=names, block_size=4 << 20),
+                parse_options=pa_csv.ParseOptions(newlines_in_values=True,
+                                                  invalid_row_handler=lambda row: ragged.append(row) or "skip"),
+                convert_options=pa_csv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                                      strings_can_be_null=False, quoted_strings_can_be_null=False),
+            )
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return None  # e.g. bytes that are not UTF-8
+        if ragged:
+            return None
+        n = table.num_rows
+        physical_lines = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
+        if physical_lines == n:
+            lines = pa.array(range(first_line, first_line + n), pa.int64())
+        else:
+            extra = None  # newlines inside quoted fields push the following records down
+            for column in table.columns:
+                counted = pc.count_substring(column, "\n")
+                extra = counted if extra is None else pc.add(extra, counted)
+            extra = extra.cast(pa.int64()) if extra is not None else pa.array([0] * n, pa.int64())
+            if n + pc.sum(extra).as_py() != physical_lines:
+                return None  # should not happen; the exact path decides
+            before = pc.subtract(pc.cumulative_sum(extra), extra)
+            lines = pc.add(pc.add(pa.array(range(n), pa.int64()), before), first_line)
+        return Batch(self._contract_table(table.columns, lines))
+
+    def _contract_table(self, columns: list, lines) -> pa.Table:
+        arrays, names = [], []
+        for name in ALL_COLUMNS:
+            index = self.header_map.get(name)
+            if index is not None:
+                arrays.append(columns[index])
+                names.append(name)
+        arrays.append(lines)
+        names.append("source_line")
+        return pa.Table.from_arrays(arrays, names=names)
+
+    # -- exact path: the csv module, record by record ---------------------------------
+    def _parse_exact(self, chunk: bytes, first_line: int) -> Batch:
+        text = chunk.decode("utf-8", "surrogateescape")
+        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+        rows: list[list[str]] = []
+        lines: list[int] = []
+        rejects: list[Reject] = []
+        previous = 0
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                rejects.append(Reject(self.name, first_line + previous, "unparseable_record", f"csv error: {exc}"))
+                previous = reader.line_num
+                continue
+            start = first_line + previous
+            previous = reader.line_num
+            if not row:
+                continue  # a blank line is not a record
+            if len(row) != self.width:
+                reason = "invalid_utf8" if _has_bad_bytes(row) else "ragged_row"
+                rejects.append(Reject(self.name, start, reason, serialize_record(row)))
+            elif _has_bad_bytes(row):
+                rejects.append(Reject(self.name, start, "invalid_utf8", serialize_record(row)))
+            else:
+                rows.append(row)
+                lines.append(start)
+        columns = [pa.array(list(values), pa.string()) for values in zip(*rows)] if rows else [
+            pa.array([], pa.string()) for _ in range(self.width)]
+        return Batch(self._contract_table(columns, pa.array(lines, pa.int64())), rejects)
+
+
+def _has_bad_bytes(fields: list[str]) -> bool:
+    try:
+        "\x1f".join(fields).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
