@@ -1,0 +1,21 @@
+-- grain: one row for the UTC date being loaded, from its load manifest and its aggregates
+-- parameters: $day, $rows_read, $rows_loaded, $rows_quarantined, $duplicates_removed,
+--             $quarantine_reasons, $sources (json text), $loaded_at
+with counted as (
+    select coalesce(sum(messages), 0) as messages
+    from daily_connector_tls
+    where date = $day
+)
+
+select
+    cast($day as date) as date,
+    cast($rows_read as bigint) as rows_read,
+    cast($rows_loaded as bigint) as rows_loaded,
+    cast($rows_quarantined as bigint) as rows_quarantined,
+    cast($duplicates_removed as bigint) as duplicates_removed,
+    cast($rows_loaded as bigint) - counted.messages as rows_not_counted,
+    counted.messages,
+    cast($quarantine_reasons as json) as quarantine_reasons,
+    cast($sources as json) as sources,
+    cast($loaded_at as timestamptz) as loaded_at
+from counted

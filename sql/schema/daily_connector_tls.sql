@@ -1,0 +1,9 @@
+-- grain: one row per UTC date x direction x connector x TLS bucket (connector null = no connector)
+create table if not exists daily_connector_tls (
+    date date not null,
+    direction varchar not null,
+    connector varchar,
+    tls_version varchar not null,
+    messages bigint not null,
+    bytes bigint not null
+)
