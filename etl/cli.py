@@ -1,4 +1,4 @@
-"""Command line: python -m etl {sample,ingest,aggregate,check,bench} ...
+"""Command line: python -m etl {sample,ingest,aggregate,check,status,bench} ...
 
 Errors a user can act on are printed as one line on stderr with a non-zero exit code.
 """
@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="data-quality gate for one loaded day")
     check.add_argument("--date", type=_day, required=True)
 
+    status = commands.add_parser("status", help="days loaded into the warehouse")
+    status.add_argument("--json", action="store_true")
+
     bench = commands.add_parser("bench", help="benchmarks")
     bench.add_argument("what", choices=["ingest"])
     bench.add_argument("--rows", type=_positive, default=1_000_000)
@@ -105,6 +108,18 @@ def _run(args) -> int:
         from .quality import check_day
 
         print(json.dumps(check_day(settings(), args.date)))
+        return 0
+    if args.command == "status":
+        from .status import loaded_days
+
+        days = loaded_days(settings())
+        if args.json:
+            print(json.dumps(days, default=str))
+        else:
+            print(f"{'date':<12}{'read':>10}{'loaded':>10}{'quarantined':>13}{'duplicates':>12}{'messages':>10}")
+            for d in days:
+                print(f"{d['date']!s:<12}{d['rows_read']:>10}{d['rows_loaded']:>10}{d['rows_quarantined']:>13}"
+                      f"{d['duplicates_removed']:>12}{d['messages']:>10}")
         return 0
     if args.command == "bench":
         from .bench import bench_ingest

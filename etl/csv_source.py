@@ -269,7 +269,7 @@ class ExportReader:
             else:
                 rows.append(row)
                 lines.append(start)
-        columns = [pa.array(list(values), pa.string()) for values in zip(*rows)] if rows else [
+        columns = [pa.array(list(values), pa.string()) for values in zip(*rows, strict=True)] if rows else [
             pa.array([], pa.string()) for _ in range(self.width)]
         return Batch(self._contract_table(columns, pa.array(lines, pa.int64())), rejects)
 

@@ -88,7 +88,7 @@ DUPLICATE_SHARE = 0.001
 
 
 def _mix_to_cum(mix):
-    values, weights = zip(*mix)
+    values, weights = zip(*mix, strict=True)
     cum, total = [], 0.0
     for w in weights:
         total += w
@@ -117,7 +117,7 @@ def _malformed_rows(day: date, rng: random.Random) -> list[list[str]]:
 
 def write_day(path: Path, day: date, rows_per_day: int, seed: int) -> int:
     """Write one export; returns the number of data records written."""
-    rng = random.Random(f"{seed}:{day.isoformat()}")
+    rng = random.Random(f"{seed}:{day.isoformat()}")  # noqa: S311 - sample data, reproducible by design
     n = rows_for_day(day, rows_per_day)
     flows_cum = _mix_to_cum([(f, f.weight) for f in FLOWS])
     tls_cum = {f: _mix_to_cum(f.tls_mix) for f in FLOWS}
