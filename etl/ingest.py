@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -120,9 +121,17 @@ def _load_into(staging: Path, settings: Settings, day: date, files: list[Path]) 
         "statuses": list(STATUSES),
     }
     structural: list[Reject] = []
+    reader_failure: list[BaseException] = []
 
     def batches() -> Iterator[pa.RecordBatch]:
         """Every file's records, streamed into DuckDB; the rejected ones are set aside."""
+        try:
+            yield from _read_all()
+        except BaseException as exc:  # DuckDB wraps it; keep the original to re-raise
+            reader_failure.append(exc)
+            raise
+
+    def _read_all() -> Iterator[pa.RecordBatch]:
         for path in files:
             reader = ExportReader(path)
             for batch in reader.batches():
@@ -135,7 +144,12 @@ def _load_into(staging: Path, settings: Settings, day: date, files: list[Path]) 
     con = connect(memory_limit=settings.memory_limit, spill_dir=staging / "spill")
     try:
         con.register("batch", pa.RecordBatchReader.from_batches(BATCH_SCHEMA, prefetch(batches())))
-        run(con, "create temp table normalised as " + sql.load("trace_rows"), params)
+        try:
+            run(con, "create temp table normalised as " + sql.load("trace_rows"), params)
+        except duckdb.Error:
+            if reader_failure:
+                raise reader_failure[0] from None
+            raise
         con.unregister("batch")
 
         trace_file = staging / TRACE / PART_FILE

@@ -1,0 +1,58 @@
+"""Shared fixtures: a throw-away MAILFLOW_HOME and a helper to write small exports."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from pathlib import Path
+
+import pytest
+
+from etl.config import settings
+
+HEADER = ["Received", "SenderAddress", "RecipientAddress", "Subject", "Status", "ConnectorName", "Direction",
+          "TlsVersion", "TlsCipher", "FromIP", "ToIP", "Size", "MessageId", "MessageTraceId"]
+
+
+def row(received="2026-11-09T10:00:00Z", sender="a@fabrikam.com", recipient="b@contoso.com", subject="hi",
+        status="Delivered", connector="", direction="Inbound", tls="TLS1.2", cipher="", from_ip="203.0.113.1",
+        to_ip="198.51.100.1", size="1000", message_id="<1@x>", trace_id="t1") -> list[str]:
+    return [received, sender, recipient, subject, status, connector, direction, tls, cipher, from_ip, to_ip, size,
+            message_id, trace_id]
+
+
+def csv_bytes(rows: list[list[str]], header: list[str] = HEADER, bom: bool = False) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    data = out.getvalue().encode("utf-8")
+    return (b"\xef\xbb\xbf" + data) if bom else data
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("MAILFLOW_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("MAILFLOW_LANDING", raising=False)
+    monkeypatch.delenv("MAILFLOW_MAX_QUARANTINED_PCT", raising=False)
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def cfg(home):
+    return settings()
+
+
+@pytest.fixture
+def export(tmp_path):
+    """write an export: export(rows, name=..., gz=False, raw=None) -> path"""
+
+    def write(rows=(), name="trace_2026-11-09.csv", header=HEADER, gz=False, raw: bytes | None = None, bom=False):
+        data = raw if raw is not None else csv_bytes(list(rows), header, bom)
+        path = tmp_path / "in" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(gzip.compress(data, mtime=0) if gz else data)
+        return path
+
+    return write

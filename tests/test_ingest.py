@@ -1,0 +1,212 @@
+"""Ingest: one day of exports into lake/trace and lake/quarantine, counts that reconcile."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import duckdb
+import pytest
+
+from etl.csv_source import ExportError, ExportReader
+from etl.ingest import ingest_day
+from etl.storage import QUARANTINE, TRACE, Lake
+from tests.conftest import HEADER, csv_bytes, row
+
+DAY = date(2026, 11, 9)
+
+
+def lake_rows(cfg, dataset=TRACE, order="source_line"):
+    path = Lake(cfg).partition(dataset, DAY)
+    con = duckdb.connect()
+    cur = con.execute(f"select * from read_parquet('{path}/*.parquet', hive_partitioning=false) order by {order}")
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def assert_reconciles(result):
+    assert result.rows_read == result.rows_loaded + result.rows_quarantined + result.duplicates_removed
+
+
+def test_clean_export_loads_every_row_normalised(cfg, export):
+    path = export([
+        row(tls="TLSv1.2", connector="Partner A"),
+        row(received="2026-11-09 23:59:59", direction="outbound", tls="TLS 1.3", sender="x@contoso.com",
+            recipient="y@partner.example"),
+        row(received="2026-11-09T01:30:00+01:00", tls="No TLS", status="Expanded", size=""),
+    ])
+    result = ingest_day(cfg, DAY, [path])
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined, result.duplicates_removed) == (3, 3, 0, 0)
+    rows = lake_rows(cfg)
+    assert [r["source_line"] for r in rows] == [2, 3, 4]
+    assert [r["tls_version"] for r in rows] == ["TLS1.2", "TLS1.3", "none"]
+    assert [r["tls_version_raw"] for r in rows] == ["TLSv1.2", "TLS 1.3", "No TLS"]
+    assert [r["direction"] for r in rows] == ["inbound", "outbound", "inbound"]
+    assert [r["connector_name"] for r in rows] == ["Partner A", None, None]
+    assert rows[2]["received_at"].isoformat() == "2026-11-09T00:30:00+00:00"  # offset honoured
+    assert rows[1]["received_at"].isoformat() == "2026-11-09T23:59:59+00:00"  # no offset means UTC
+    assert rows[2]["status"] == "Expanded"  # kept in the lake; the aggregates skip it
+    assert rows[2]["size_bytes"] is None
+
+
+def test_subject_is_never_stored(cfg, export):
+    ingest_day(cfg, DAY, [export([row(subject="Top secret merger")])])
+    partition = Lake(cfg).partition(TRACE, DAY)
+    assert "subject" not in lake_rows(cfg)[0]
+    for file in partition.iterdir():
+        assert b"Top secret merger" not in file.read_bytes()
+
+
+def test_exact_duplicates_are_removed_and_counted(cfg, export):
+    same = row(message_id="<dup@x>")
+    other_subject = row(message_id="<dup@x>", subject="different")
+    result = ingest_day(cfg, DAY, [export([same, same, other_subject, same])])
+    assert (result.rows_read, result.rows_loaded, result.duplicates_removed) == (4, 2, 2)
+    assert [r["source_line"] for r in lake_rows(cfg)] == [2, 4]  # first occurrences keep their lines
+    assert_reconciles(result)
+
+
+def test_quoted_fields_with_commas_quotes_and_newlines_keep_line_numbers(cfg, export):
+    path = export([
+        row(subject='multi\nline, "quoted"\nsubject'),
+        row(received="bad"),
+        row(connector="Conn, with comma"),
+    ])
+    result = ingest_day(cfg, DAY, [path])
+    assert [r["source_line"] for r in lake_rows(cfg)] == [2, 6]
+    assert lake_rows(cfg)[1]["connector_name"] == "Conn, with comma"
+    quarantined = lake_rows(cfg, QUARANTINE)
+    assert [(q["source_line"], q["reason"]) for q in quarantined] == [(5, "bad_timestamp")]
+    assert_reconciles(result)
+
+
+def test_bom_gzip_and_case_insensitive_headers(cfg, export):
+    header = [h.lower() if i % 2 else h.upper() for i, h in enumerate(HEADER)]
+    path = export([row(), row(message_id="<2@x>")], name="trace_2026-11-09.csv.gz", header=header, gz=True, bom=True)
+    result = ingest_day(cfg, DAY, [path])
+    assert result.rows_loaded == 2
+    assert result.sources[0]["file"] == "trace_2026-11-09.csv.gz"
+
+
+def test_optional_columns_may_be_missing(cfg, export):
+    path = export([["2026-11-09T10:00:00Z", "a@x.com", "b@y.com", "Outbound"]],
+                  header=["received", "senderaddress", "recipientaddress", "direction"])
+    ingest_day(cfg, DAY, [path])
+    (r,) = lake_rows(cfg)
+    assert (r["connector_name"], r["tls_version"], r["status"]) == (None, "unknown", None)
+
+
+def test_unknown_tls_becomes_unknown_with_a_warning(cfg, export):
+    result = ingest_day(cfg, DAY, [export([row(tls="SSLv3-ish"), row(tls="", message_id="<2@x>")])])
+    assert [r["tls_version"] for r in lake_rows(cfg)] == ["unknown", "unknown"]
+    assert result.warnings == {"unrecognised_tls_version": 1}  # empty is "not recorded", not a warning
+
+
+@pytest.mark.parametrize("fields, reason", [
+    (row(received="yesterday"), "bad_timestamp"),
+    (row(received="2026-11-09"), "bad_timestamp"),  # a date alone is not a time
+    (row(received="2026-13-09T10:00:00Z"), "bad_timestamp"),
+    (row(received="2026-11-08T23:59:59Z"), "outside_day"),
+    (row(received="2026-11-10T00:00:00Z"), "outside_day"),
+    (row(received="2026-11-10T00:30:00+01:00"), None),  # 23:30 UTC on the 9th
+    (row(direction="Sideways"), "unknown_direction"),
+    (row(recipient=""), "missing_recipient"),
+    (row(size="12kB"), "bad_size"),
+    (row(size="-5"), "bad_size"),
+])
+def test_records_that_break_the_contract_are_quarantined(cfg, export, fields, reason):
+    result = ingest_day(cfg, DAY, [export([row(message_id="<ok@x>"), fields])])
+    assert_reconciles(result)
+    if reason is None:
+        assert result.rows_loaded == 2 and result.rows_quarantined == 0
+        return
+    assert result.rows_loaded == 1 and result.quarantine_reasons == {reason: 1}
+    (q,) = lake_rows(cfg, QUARANTINE)
+    assert (q["source_file"], q["source_line"], q["reason"]) == ("trace_2026-11-09.csv", 3, reason)
+    assert q["raw"].split(",")[0] == fields[0]
+
+
+def test_ragged_rows_and_invalid_utf8_are_quarantined_with_raw_text(cfg, export):
+    data = (csv_bytes([row(), row(subject="cafX", message_id="<2@x>")]).replace(b"cafX", b"caf\xe9")
+            + b"2026-11-09T10:00:00Z,short,row\r\n"
+            + b"2026-11-09T10:00:00Z,a,b,c,d,e,Inbound,g,h,i,j,1,l,m,EXTRA\r\n")
+    result = ingest_day(cfg, DAY, [export(raw=data)])
+    quarantined = {q["source_line"]: q for q in lake_rows(cfg, QUARANTINE)}
+    assert {line: q["reason"] for line, q in quarantined.items()} == {
+        3: "invalid_utf8", 4: "ragged_row", 5: "ragged_row"}
+    assert quarantined[4]["raw"] == "2026-11-09T10:00:00Z,short,row"
+    assert "caf\\xe9" in quarantined[3]["raw"]  # the offending byte, visible
+    assert result.rows_loaded == 1
+    assert_reconciles(result)
+
+
+def test_a_one_megabyte_field_loads(cfg, export):
+    result = ingest_day(cfg, DAY, [export([row(subject="x" * 1_048_576), row(message_id="<2@x>")])])
+    assert result.rows_loaded == 2
+
+
+def test_header_only_gives_an_empty_partition(cfg, export):
+    result = ingest_day(cfg, DAY, [export([])])
+    assert (result.rows_read, result.rows_loaded) == (0, 0)
+    assert lake_rows(cfg) == []
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda export: export(raw=b""), "empty file"),
+    (lambda export: export([row()], header=[h for h in HEADER if h != "Direction"]),
+     "missing required column 'Direction'"),
+    (lambda export: export(raw=b"\xff\xfeR\x00e\x00c\x00\r\n"), "header is not valid UTF-8"),
+    (lambda export: export(raw=__import__("gzip").compress(csv_bytes([row()] * 2000))[:-200],
+                           name="trace_2026-11-09.csv.gz"), "truncated or corrupt gzip"),
+])
+def test_unloadable_files_fail_with_one_line_and_write_nothing(cfg, export, make, message):
+    path = make(export)
+    with pytest.raises(ExportError, match=message) as info:
+        ingest_day(cfg, DAY, [path])
+    assert "\n" not in str(info.value) and path.name in str(info.value)
+    assert not Lake(cfg).partition(TRACE, DAY).exists()
+    assert not any((cfg.lake / ".staging").iterdir())
+
+
+def test_an_export_for_the_wrong_day_is_quarantined_whole(cfg, export):
+    rows = [row(received=f"2026-11-10T0{i}:00:00Z", message_id=f"<{i}@x>") for i in range(3)]
+    result = ingest_day(cfg, DAY, [export(rows)])
+    assert result.rows_loaded == 0 and result.quarantine_reasons == {"outside_day": 3}
+
+
+def test_rerun_replaces_the_partition_and_leaves_nothing_stale(cfg, export):
+    ingest_day(cfg, DAY, [export([row(), row(message_id="<2@x>")])])
+    partition = Lake(cfg).partition(TRACE, DAY)
+    first = json.loads((partition / "_load.json").read_text())
+    ingest_day(cfg, DAY, [export([row()], name="trace_2026-11-09.csv")])
+    assert len(lake_rows(cfg)) == 1
+    assert sorted(p.name for p in partition.iterdir()) == ["_load.json", "part-0.parquet"]
+    assert first["rows_loaded"] == 2
+    assert not any((cfg.lake / ".staging").iterdir())
+
+
+def test_landing_folder_is_the_default_source(cfg, home):
+    landing = home / "landing"
+    landing.mkdir(parents=True)
+    (landing / "trace_2026-11-09.csv").write_bytes(csv_bytes([row()]))
+    (landing / "trace_2026-11-10.csv").write_bytes(csv_bytes([row(received="2026-11-10T01:00:00Z")]))
+    assert ingest_day(cfg, DAY).sources[0]["file"] == "trace_2026-11-09.csv"
+    with pytest.raises(ExportError, match=r"no export for 2026-11-11 in .*landing"):
+        ingest_day(cfg, date(2026, 11, 11))
+
+
+def test_small_chunks_give_the_same_result(cfg, export, monkeypatch):
+    """Chunk boundaries (and the exact path) must not change lines or counts."""
+    rows = [row(message_id=f"<{i}@x>", subject="a\nb" if i % 7 == 0 else "s") for i in range(300)]
+    rows[150] = rows[150][:5]  # ragged
+    path = export(rows)
+    big = ingest_day(cfg, DAY, [path])
+    lines = [r["source_line"] for r in lake_rows(cfg)]
+    monkeypatch.setattr("etl.ingest.ExportReader", lambda p: ExportReader(p, chunk_bytes=97))
+    small = ingest_day(cfg, DAY, [path])
+    assert [r["source_line"] for r in lake_rows(cfg)] == lines
+    assert big.summary() == small.summary()
+    # row i starts on line 2 + i + (rows before it whose subject spans two lines)
+    expected = {i: 2 + i + sum(1 for j in range(i) if j % 7 == 0) for i in range(300)}
+    assert lines == [expected[i] for i in range(300) if i != 150]
+    assert lake_rows(cfg, QUARANTINE)[0]["source_line"] == expected[150] == 174
