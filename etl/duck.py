@@ -9,7 +9,8 @@ import duckdb
 
 def connect(database: Path | str = ":memory:", *, memory_limit: str = "1GB", spill_dir: Path | None = None,
             read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    config = {"memory_limit": memory_limit, "preserve_insertion_order": False}
+    # insertion order is kept: per-batch checks line up with their batch row for row
+    config = {"memory_limit": memory_limit}
     if spill_dir is not None:
         config["temp_directory"] = str(spill_dir)
     con = duckdb.connect(str(database), read_only=read_only, config=config)

@@ -12,20 +12,20 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pa_dataset
 import pyarrow.parquet as pq
 
 from . import sql
 from .config import Settings
 from .contract import STATUSES, TLS_SPELLINGS
 from .csv_source import ExportError, ExportReader, Reject, serialize_record
-from .duck import connect, one, run
+from .duck import connect, run
 from .prefetch import prefetch
 from .storage import LOAD_MANIFEST, QUARANTINE, TRACE, Lake, write_json_atomic
 
@@ -54,6 +54,8 @@ BATCH_SCHEMA = pa.schema(
     [("source_file", pa.string()), ("source_line", pa.int64())]
     + [(column, pa.string()) for column in BATCH_COLUMNS.values()]
 )
+
+STAGED_SCHEMA = BATCH_SCHEMA.append(pa.field("row_hash", pa.uint64()))
 
 QUARANTINE_SCHEMA = pa.schema([
     ("source_file", pa.string()),
@@ -117,57 +119,50 @@ def _load_into(staging: Path, settings: Settings, day: date, files: list[Path]) 
         "day_start": day_start,
         "day_end": day_end,
         "tls_spellings": list(TLS_SPELLINGS),
-        "tls_buckets": list(TLS_SPELLINGS.values()),
         "statuses": list(STATUSES),
     }
     structural: list[Reject] = []
-    reader_failure: list[BaseException] = []
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        """Every file's records, streamed into DuckDB; the rejected ones are set aside."""
-        try:
-            yield from _read_all()
-        except BaseException as exc:  # DuckDB wraps it; keep the original to re-raise
-            reader_failure.append(exc)
-            raise
-
-    def _read_all() -> Iterator[pa.RecordBatch]:
-        for path in files:
-            reader = ExportReader(path)
-            for batch in reader.batches():
-                structural.extend(batch.rejects)
-                yield from _batch_table(batch.table, path.name).to_batches()
-            result.sources.append({"file": path.name, "sha256": reader.sha256, "bytes": reader.size,
-                                   "records": reader.records})
-            result.rows_read += reader.records
+    warnings: Counter[str] = Counter()
+    staged_file = staging / "accepted.arrow"
 
     con = connect(memory_limit=settings.memory_limit, spill_dir=staging / "spill")
     try:
-        con.register("batch", pa.RecordBatchReader.from_batches(BATCH_SCHEMA, prefetch(batches())))
-        try:
-            run(con, "create temp table normalised as " + sql.load("trace_rows"), params)
-        except duckdb.Error:
-            if reader_failure:
-                raise reader_failure[0] from None
-            raise
-        con.unregister("batch")
+        check = _RecordChecker(con, params)
+        # Pass 1: every record once, in file order. Rejects are set aside; accepted records,
+        # still as text, go to an Arrow staging file with a hash of their fields.
+        with pa.ipc.new_file(str(staged_file), STAGED_SCHEMA) as accepted:
+            for path in files:
+                reader = ExportReader(path)
+                for batch in prefetch(reader.batches()):
+                    structural.extend(batch.rejects)
+                    if batch.table.num_rows:
+                        table, refused, flags = check(batch.table, path.name, reader.header_map)
+                        accepted.write_table(table)
+                        structural.extend(refused)
+                        warnings.update(flags)
+                result.sources.append({"file": path.name, "sha256": reader.sha256, "bytes": reader.size,
+                                       "records": reader.records})
+                result.rows_read += reader.records
 
+        # Pass 2: find exact duplicates, then type, normalise and write the partition without them.
+        staged = pa_dataset.dataset(str(staged_file), format="ipc")
+        accepted_rows = staged.count_rows()
+        con.register("staged", staged)
+        run(con, "create temp table duplicate_rows as " + sql.load("duplicate_rows"))
         trace_file = staging / TRACE / PART_FILE
         run(con, "copy (" + sql.load("lake_trace") + ") to $path (format parquet, compression zstd)",
-            {"path": str(trace_file)})
-        result.rows_loaded = one(con, "select count(*) from read_parquet($path)", {"path": str(trace_file)})[0]
-        accepted, tls_unrecognised, status_unrecognised = one(
-            con, "select count(*), count(*) filter (tls_unrecognised), count(*) filter (status_unrecognised) "
-                 "from normalised where reject_reason is null")
-        reasons = _write_quarantine(con, structural, staging / QUARANTINE / PART_FILE)
+            {"path": str(trace_file), "tls_spellings": params["tls_spellings"],
+             "tls_buckets": list(TLS_SPELLINGS.values())})
+        con.unregister("staged")
+        result.rows_loaded = pq.ParquetFile(trace_file).metadata.num_rows
+        reasons = _write_quarantine(structural, staging / QUARANTINE / PART_FILE)
     finally:
         con.close()
 
+    result.duplicates_removed = accepted_rows - result.rows_loaded
+    result.warnings = {k: v for k, v in sorted(warnings.items()) if v}
     result.rows_quarantined = sum(reasons.values())
-    result.duplicates_removed = accepted - result.rows_loaded
     result.quarantine_reasons = dict(sorted(reasons.items()))
-    warnings = {"unrecognised_tls_version": tls_unrecognised, "unrecognised_status": status_unrecognised}
-    result.warnings = {k: v for k, v in warnings.items() if v}
     if result.rows_read != result.rows_loaded + result.rows_quarantined + result.duplicates_removed:
         raise AssertionError(f"counts do not reconcile for {day}: {result.summary()}")  # a bug, never input
     write_json_atomic(staging / TRACE / LOAD_MANIFEST, {
@@ -188,15 +183,43 @@ def _batch_table(table: pa.Table, source_file: str) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=BATCH_SCHEMA)
 
 
-def _write_quarantine(con, structural: list[Reject], path: Path) -> Counter[str]:
-    """Every rejected record of the day, ordered by file and line: those the parser could not
-    shape into the header's columns, and those the contract refused."""
-    refused = con.execute("select source_file, source_line, reject_reason, raw_fields from normalised "
-                          "where reject_reason is not null").fetchall()
-    rejects = structural + [
-        Reject(source_file, line, reason, serialize_record([f for f in fields if f is not None]))
-        for source_file, line, reason, fields in refused
-    ]
+class _RecordChecker:
+    """Runs sql/record_checks.sql on one batch: accepted records (as text, with their hash),
+    refused records as rejects, and warning counts."""
+
+    FLAGS = {"tls_unrecognised": "unrecognised_tls_version", "status_unrecognised": "unrecognised_status"}
+
+    def __init__(self, con, params: dict):
+        self.con = con
+        self.params = params
+        self.query = sql.load("record_checks")
+
+    def __call__(self, table: pa.Table, source_file: str,
+                 header_map: dict[str, int]) -> tuple[pa.Table, list[Reject], Counter[str]]:
+        batch = _batch_table(table, source_file)
+        self.con.register("batch", batch)
+        try:
+            checks = self.con.sql(self.query, params=self.params).to_arrow_table()
+        finally:
+            self.con.unregister("batch")
+        if not checks["source_line"].equals(batch["source_line"]):
+            raise AssertionError("record checks do not line up with their batch")  # a bug, never input
+        flags = Counter({name: pc.sum(checks[column]).as_py() or 0 for column, name in self.FLAGS.items()})
+        staged = batch.append_column("row_hash", checks["row_hash"])
+        refused_mask = pc.is_valid(checks["reject_reason"])
+        if not pc.any(refused_mask).as_py():
+            return staged, [], flags
+        # the refused record's fields in the file's column order, as written
+        in_file_order = [BATCH_COLUMNS[name] for name in sorted(header_map, key=header_map.get)]
+        refused_rows = batch.filter(refused_mask).select(in_file_order).to_pylist()
+        reasons = checks.filter(refused_mask).select(["source_line", "reject_reason"]).to_pylist()
+        refused = [Reject(source_file, r["source_line"], r["reject_reason"], serialize_record(list(fields.values())))
+                   for r, fields in zip(reasons, refused_rows, strict=True)]
+        return staged.filter(pc.invert(refused_mask)), refused, flags
+
+
+def _write_quarantine(rejects: list[Reject], path: Path) -> Counter[str]:
+    """Every rejected record of the day, ordered by file and line."""
     rejects.sort(key=lambda r: (r.source_file, r.source_line))
     table = pa.table({
         "source_file": [r.source_file for r in rejects],

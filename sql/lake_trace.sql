@@ -1,33 +1,32 @@
--- grain: one row per distinct trace record of the day: one message per recipient.
--- Exact duplicates (every field equal after normalisation, Subject included) collapse into
--- one row that keeps the source file and line of the first occurrence, for provenance.
--- Subject is read only to tell records apart and is never stored.
+-- grain: one row per distinct trace record of the day: one message per recipient, as stored
+-- in lake/trace/date=D/. Typed and normalised; exact duplicates (table `duplicate_rows`) left
+-- out, the first occurrence keeping its source file and line. Subject is never stored.
+-- input: table `staged` (the day's accepted records as text; sql/record_checks.sql passed them)
+-- parameters: $tls_spellings, $tls_buckets (folded TlsVersion spelling -> bucket, etl/contract.py)
 with accepted as (
-    select *
-    from normalised
-    where reject_reason is null
+    select staged.*
+    from staged
+    anti join duplicate_rows using (source_file, source_line)
 ),
 
-distinct_records as (
+typed as (
     select
-        received_at,
-        sender_address,
-        recipient_address,
-        direction,
-        connector_name,
-        tls_version,
-        tls_version_raw,
-        tls_cipher,
-        status,
-        from_ip,
-        to_ip,
-        size_bytes,
-        message_id,
-        message_trace_id,
-        subject,
-        min(struct_pack(source_file, source_line)) as first_seen
+        try_cast(trim(received) as timestamptz) as received_at,
+        nullif(trim(sender_address), '') as sender_address,
+        trim(recipient_address) as recipient_address,
+        lower(trim(direction)) as direction,
+        nullif(trim(connector_name), '') as connector_name,
+        nullif(trim(tls_version), '') as tls_version_raw,
+        nullif(trim(tls_cipher), '') as tls_cipher,
+        nullif(trim(status), '') as status,
+        nullif(trim(from_ip), '') as from_ip,
+        nullif(trim(to_ip), '') as to_ip,
+        try_cast(nullif(trim(size), '') as bigint) as size_bytes,
+        nullif(trim(message_id), '') as message_id,
+        nullif(trim(message_trace_id), '') as message_trace_id,
+        source_file,
+        source_line
     from accepted
-    group by all
 )
 
 select
@@ -36,7 +35,11 @@ select
     recipient_address,
     direction,
     connector_name,
-    tls_version,
+    -- fold spellings the way etl.contract.tls_spelling_key does: lowercase, no space . - _
+    coalesce($tls_buckets[list_position(
+        $tls_spellings,
+        lower(replace(replace(replace(replace(coalesce(tls_version_raw, ''), ' ', ''), '.', ''), '-', ''), '_', ''))
+    )], 'unknown') as tls_version,
     tls_version_raw,
     tls_cipher,
     status,
@@ -45,6 +48,6 @@ select
     size_bytes,
     message_id,
     message_trace_id,
-    first_seen.source_file as source_file,
-    first_seen.source_line as source_line
-from distinct_records
+    source_file,
+    source_line
+from typed

@@ -89,51 +89,76 @@ def test_daily_load_counts_messages_from_the_aggregates(con, trace_files):
     assert row[:7] == (DAY, 12, 9, 2, 1, 1, 8)  # 9 loaded = 8 messages + 1 Expanded not counted
 
 
-def _trace_rows(con, records):
-    names = ["source_file", "source_line", "received", "sender_address", "recipient_address", "direction",
-             "connector_name", "tls_version", "tls_cipher", "status", "from_ip", "to_ip", "size", "message_id",
-             "message_trace_id", "subject"]
-    batch = pa.table({n: pa.array([r.get(n) for r in records],
-                                  pa.int64() if n == "source_line" else pa.string()) for n in names})
-    con.register("batch", batch)
-    params = {"day_start": datetime(2026, 11, 9, tzinfo=UTC), "day_end": datetime(2026, 11, 10, tzinfo=UTC),
-              "tls_spellings": list(TLS_SPELLINGS), "tls_buckets": list(TLS_SPELLINGS.values()),
-              "statuses": list(STATUSES)}
-    cur = con.execute(sql.load("trace_rows"), params)
+TEXT_COLUMNS = ["received", "sender_address", "recipient_address", "direction", "connector_name", "tls_version",
+                "tls_cipher", "status", "from_ip", "to_ip", "size", "message_id", "message_trace_id", "subject"]
+
+
+def _text_table(records):
+    names = ["source_file", "source_line", *TEXT_COLUMNS]
+    return pa.table({n: pa.array([r.get(n) for r in records], pa.int64() if n == "source_line" else pa.string())
+                     for n in names})
+
+
+def _dicts(cur):
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
 
-def test_trace_rows_normalises_and_flags(con):
-    base = {"source_file": "f.csv", "sender_address": " a@x.com ", "recipient_address": "b@y.com",
-            "direction": " INBOUND ", "tls_version": "Tls12", "status": "Delivered", "size": "10"}
-    out = _trace_rows(con, [
-        {**base, "source_line": 2, "received": "2026-11-09T00:00:00Z"},
-        {**base, "source_line": 3, "received": "2026-11-09T10:00:00.1234567Z", "tls_version": "TLS v1.3"},
-        {**base, "source_line": 4, "received": "2026-11-09 10:00:00", "tls_version": "weird", "status": "New"},
-        {**base, "source_line": 5, "received": "2026-11-09T10:00:00Z", "direction": "up"},
-        {**base, "source_line": 6, "received": "2026-11-09T10:00:00Z", "connector_name": "  ", "size": ""},
+BASE = {"source_file": "f.csv", "sender_address": " a@x.com ", "recipient_address": "b@y.com",
+        "direction": " INBOUND ", "tls_version": "Tls12", "status": "Delivered", "size": "10"}
+
+
+def test_record_checks(con):
+    con.register("batch", _text_table([
+        {**BASE, "source_line": 2, "received": "2026-11-09T00:00:00Z"},
+        {**BASE, "source_line": 3, "received": "2026-11-09T10:00:00.1234567Z", "tls_version": "TLS v1.3"},
+        {**BASE, "source_line": 4, "received": "2026-11-09 10:00:00", "tls_version": "weird", "status": "New"},
+        {**BASE, "source_line": 5, "received": "2026-11-09T10:00:00Z", "direction": "up"},
+        {**BASE, "source_line": 6, "received": "2026-11-10T00:00:00+00:00"},
+        {**BASE, "source_line": 7, "received": "2026-11-09T10:00:00Z", "recipient_address": " "},
+        {**BASE, "source_line": 8, "received": "2026-11-09T10:00:00Z", "size": "ten"},
+        {**BASE, "source_line": 9, "received": "09/11/2026 10:00"},
+        {**BASE, "source_line": 10, "received": "2026-11-09T00:00:00Z"},  # same fields as line 2
+    ]))
+    params = {"day_start": datetime(2026, 11, 9, tzinfo=UTC), "day_end": datetime(2026, 11, 10, tzinfo=UTC),
+              "tls_spellings": list(TLS_SPELLINGS), "statuses": list(STATUSES)}
+    out = _dicts(con.execute(sql.load("record_checks"), params))
+    assert [r["source_line"] for r in out] == list(range(2, 11))  # lines up with the batch
+    assert [r["reject_reason"] for r in out] == [
+        None, None, None, "unknown_direction", "outside_day", "missing_recipient", "bad_size", "bad_timestamp", None]
+    assert [r["tls_unrecognised"] for r in out][:3] == [False, False, True]
+    assert [r["status_unrecognised"] for r in out][:3] == [False, False, True]
+    assert out[0]["row_hash"] == out[8]["row_hash"] != out[1]["row_hash"]
+
+
+def test_duplicate_rows_keeps_the_earliest_occurrence_and_compares_every_field(con):
+    row = {**BASE, "received": "2026-11-09T00:00:00Z"}
+    staged = _text_table([
+        {**row, "source_file": "b.csv", "source_line": 9},
+        {**row, "source_file": "a.csv", "source_line": 7},
+        {**row, "source_file": "a.csv", "source_line": 3, "subject": "other"},
+        {**row, "source_file": "a.csv", "source_line": 8},
     ])
-    assert [r["reject_reason"] for r in out] == [None, None, None, "unknown_direction", None]
-    assert [r["tls_version"] for r in out] == ["TLS1.2", "TLS1.3", "unknown", "TLS1.2", "TLS1.2"]
-    assert [r["tls_unrecognised"] for r in out] == [False, False, True, False, False]
-    assert [r["status_unrecognised"] for r in out] == [False, False, True, False, False]
-    assert out[0]["sender_address"] == "a@x.com" and out[0]["direction"] == "inbound"
-    assert out[4]["connector_name"] is None and out[4]["size_bytes"] is None
-    assert out[0]["raw_fields"] is None
-    assert out[3]["raw_fields"][:4] == ["2026-11-09T10:00:00Z", " a@x.com ", "b@y.com", "up"]  # as written
+    # the same hash for all four: a collision must not make line 3 a duplicate
+    con.register("staged", staged.append_column("row_hash", pa.array([42] * 4, pa.uint64())))
+    rows = con.execute(sql.load("duplicate_rows") + " order by all").fetchall()
+    assert rows == [("a.csv", 8), ("b.csv", 9)]  # a.csv:7 is the first of its kind; a.csv:3 differs
 
 
-def test_lake_trace_collapses_exact_duplicates_onto_the_first(con):
-    run(con, "create temp table normalised as select * from (values "
-             "('b.csv', 9, null, 'x', 's1'), ('a.csv', 7, null, 'x', 's1'), ('a.csv', 3, null, 'x', 's2'), "
-             "('a.csv', 4, 'bad_timestamp', 'x', 's1')) "
-             "as t(source_file, source_line, reject_reason, message_id, subject)")
-    for column in ("received_at", "sender_address", "recipient_address", "direction", "connector_name",
-                   "tls_version", "tls_version_raw", "tls_cipher", "status", "from_ip", "to_ip",
-                   "message_trace_id"):
-        run(con, f"alter table normalised add column {column} varchar")
-    run(con, "alter table normalised add column size_bytes bigint")
-    rows = con.execute("select source_file, source_line, message_id from (" + sql.load("lake_trace") + ") "
-                       "order by source_line").fetchall()
-    assert rows == [("a.csv", 3, "x"), ("a.csv", 7, "x")]  # s1 twice -> first seen (a.csv:7); s2 stays
+def test_lake_trace_types_normalises_and_drops_duplicates(con):
+    con.register("staged", _text_table([
+        {**BASE, "source_line": 2, "received": "2026-11-09T01:30:00+01:00", "connector_name": " Partner A ",
+         "tls_version": "No TLS", "size": "", "subject": "secret"},
+        {**BASE, "source_line": 3, "received": "2026-11-09 10:00:00", "tls_version": "", "sender_address": ""},
+        {**BASE, "source_line": 4, "received": "2026-11-09 10:00:00"},
+    ]))
+    run(con, "create temp table duplicate_rows as select 'f.csv' as source_file, 4::bigint as source_line")
+    out = _dicts(con.execute(sql.load("lake_trace") + " order by source_line", {
+        "tls_spellings": list(TLS_SPELLINGS), "tls_buckets": list(TLS_SPELLINGS.values())}))
+    assert [r["source_line"] for r in out] == [2, 3]
+    first, second = out
+    assert first["received_at"] == datetime(2026, 11, 9, 0, 30, tzinfo=UTC)
+    assert (first["connector_name"], first["tls_version"], first["tls_version_raw"]) == ("Partner A", "none", "No TLS")
+    assert (first["direction"], first["sender_address"], first["size_bytes"]) == ("inbound", "a@x.com", None)
+    assert (second["tls_version"], second["tls_version_raw"], second["sender_address"]) == ("unknown", None, None)
+    assert "subject" not in first
