@@ -1,0 +1,34 @@
+"""Runs inside a child process with AIRFLOW_HOME and MAILFLOW_HOME set by the test.
+
+usage: python tests/airflow_harness.py dagbag
+       python tests/airflow_harness.py test DAG_ID LOGICAL_DATE
+Prints one JSON line with what the test checks.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+DAGS = Path(__file__).resolve().parent.parent / "dags"
+
+
+def main() -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS))
+    if sys.argv[1] == "dagbag":
+        print(json.dumps({"dag_ids": sorted(bag.dag_ids), "import_errors": {k: str(v) for k, v in
+                                                                             bag.import_errors.items()}}))
+        return
+    import pendulum
+
+    dag = bag.get_dag(sys.argv[2])
+    run = dag.test(logical_date=pendulum.parse(sys.argv[3]))
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    print(json.dumps({"state": str(run.state), "tasks": states}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""Sample exports: deterministic, in the contract format, and shaped so the insights fire."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+
+from etl.contract import normalize_tls
+from etl.sample import FLOWS, generate
+
+
+def test_same_seed_gives_byte_identical_files(tmp_path):
+    a = generate(date(2026, 11, 9), 2, tmp_path / "a", rows_per_day=300, seed=5)
+    b = generate(date(2026, 11, 9), 2, tmp_path / "b", rows_per_day=300, seed=5)
+    c = generate(date(2026, 11, 9), 1, tmp_path / "c", rows_per_day=300, seed=6)
+    assert [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
+    assert a[0].read_bytes() != c[0].read_bytes()
+    assert [p.name for p in a] == ["trace_2026-11-09.csv", "trace_2026-11-10.csv"]
+
+
+def test_weekends_are_quieter(tmp_path):
+    monday, saturday = (p for p in generate(date(2026, 11, 9), 6, tmp_path, rows_per_day=1000)[::5])
+    assert monday.read_bytes().count(b"\n") > 2.5 * saturday.read_bytes().count(b"\n")
+
+
+def test_the_mix_makes_both_insights_fire():
+    connectors = {f.connector for f in FLOWS if f.connector}
+    assert len(connectors) >= 6
+    assert {f.direction for f in FLOWS if f.connector} == {"Inbound", "Outbound"}
+
+    def share(flow, bucket):
+        total = sum(w for _, w in flow.tls_mix)
+        return 100 * sum(w for s, w in flow.tls_mix if normalize_tls(s) == bucket) / total
+
+    assert any(share(f, "none") > 25 for f in FLOWS if f.connector)
+    assert any(share(f, "TLS1.0") > 50 for f in FLOWS if f.connector)
+
+
+def test_files_hold_duplicates_and_malformed_rows(tmp_path):
+    (path,) = generate(date(2026, 11, 9), 1, tmp_path, rows_per_day=5000)
+    lines = path.read_text().splitlines()
+    assert lines[0].startswith("Received,SenderAddress,RecipientAddress")
+    assert any("Sideways" in line for line in lines) and any("not-a-timestamp" in line for line in lines)
+    con = duckdb.connect()
+    con.execute("create table t as select * from read_csv($path, all_varchar = true, ignore_errors = true)",
+                {"path": str(path)}).fetchall()
+    ((duplicates,),) = con.execute("select count(*) - (select count(*) from (select distinct * from t)) "
+                                   "from t").fetchall()
+    assert duplicates > 0

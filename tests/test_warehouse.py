@@ -1,0 +1,84 @@
+"""Warehouse: daily aggregates rebuilt from the lake, idempotent, reconciled; the quality gate."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import pytest
+
+from etl.ingest import ingest_day
+from etl.quality import DataQualityError, check_day
+from etl.warehouse import TABLES, rebuild_day
+from tests.conftest import row
+
+DAY = date(2026, 11, 9)
+
+
+def dump(cfg, columns_to_skip=("loaded_at",)):
+    con = duckdb.connect(str(cfg.warehouse), read_only=True)
+    try:
+        out = {}
+        for table in TABLES:
+            cols = [r[0] for r in con.execute(f"describe {table}").fetchall() if r[0] not in columns_to_skip]
+            out[table] = con.execute(f"select {', '.join(cols)} from {table} order by all").fetchall()
+        return out
+    finally:
+        con.close()
+
+
+def load(cfg, export, rows, name="trace_2026-11-09.csv", day=DAY):
+    ingest_day(cfg, day, [export(rows, name=name)])
+    return rebuild_day(cfg, day)
+
+
+def test_aggregates_count_messages_not_expanded_rows(cfg, export):
+    summary = load(cfg, export, [
+        row(connector="Partner A", tls="TLS1.0"),
+        row(connector="Partner A", tls="TLS1.0", status="Expanded", message_id="<2@x>"),
+        row(direction="Outbound", tls="None", sender="me@contoso.com", recipient="you@Bank.example",
+            message_id="<3@x>"),
+    ])
+    assert summary == {"date": "2026-11-09", "messages": 2, "rows_not_counted": 1}
+    tables = dump(cfg)
+    assert tables["daily_connector_tls"] == [
+        (DAY, "inbound", "Partner A", "TLS1.0", 1, 1000),
+        (DAY, "outbound", None, "none", 1, 1000),
+    ]
+    assert [r[:6] for r in tables["daily_remote_domain_tls"]] == [
+        (DAY, "inbound", "Partner A", "TLS1.0", "fabrikam.com", 1),
+        (DAY, "outbound", None, "none", "bank.example", 1),
+    ]
+    assert tables["daily_load"][0][:7] == (DAY, 3, 3, 0, 0, 1, 2)
+
+
+def test_rebuilding_a_day_replaces_it_and_is_idempotent(cfg, export):
+    other_day = date(2026, 11, 10)
+    load(cfg, export, [row(received="2026-11-10T08:00:00Z")], name="trace_2026-11-10.csv", day=other_day)
+    load(cfg, export, [row(), row(message_id="<2@x>")])
+    first = dump(cfg)
+    load(cfg, export, [row(), row(message_id="<2@x>")])
+    assert dump(cfg) == first  # byte-for-byte the same rows
+    load(cfg, export, [row()])  # a corrected export for the day
+    after = dump(cfg)
+    assert sum(r[4] for r in after["daily_connector_tls"] if r[0] == DAY) == 1
+    assert sum(r[4] for r in after["daily_connector_tls"] if r[0] == other_day) == 1  # other days untouched
+
+
+def test_rebuild_needs_a_loaded_day(cfg):
+    with pytest.raises(FileNotFoundError, match="2026-11-09 is not loaded"):
+        rebuild_day(cfg, DAY)
+
+
+def test_quality_gate_passes_under_the_limit_and_fails_above(cfg, export, monkeypatch):
+    rows = [row(message_id=f"<{i}@x>") for i in range(199)] + [row(received="garbage")]
+    load(cfg, export, rows)
+    assert check_day(cfg, DAY)["quarantined_pct"] == 0.5
+    with pytest.raises(DataQualityError, match=r"0\.50% of rows quarantined .* above the 0\.4% limit"):
+        check_day(cfg, DAY, max_quarantined_pct=0.4)
+
+
+def test_quality_gate_fails_a_day_with_nothing_loaded(cfg, export):
+    load(cfg, export, [row(received="2026-11-10T00:00:01Z")])
+    with pytest.raises(DataQualityError, match="no rows loaded"):
+        check_day(cfg, DAY, max_quarantined_pct=100)
