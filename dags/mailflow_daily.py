@@ -47,7 +47,9 @@ def mailflow_daily():
         from etl.config import settings
         from etl.ingest import ingest_day
 
-        return ingest_day(settings(), date.fromisoformat(day)).summary()
+        result = ingest_day(settings(), date.fromisoformat(day))
+        print(f"loaded {result.summary()}; warnings {result.warnings or 'none'}")
+        return result.summary()
 
     @task
     def aggregate(load: dict) -> dict:

@@ -32,7 +32,7 @@ from .storage import LOAD_MANIFEST, QUARANTINE, TRACE, Lake, write_json_atomic
 LAKE_SCHEMA_VERSION = 1
 PART_FILE = "part-0.parquet"
 
-# contract column -> column name in the batch table read by sql/trace_rows.sql
+# contract column -> column name in the batch table read by sql/record_checks.sql
 BATCH_COLUMNS = {
     "Received": "received",
     "SenderAddress": "sender_address",
@@ -174,7 +174,7 @@ def _load_into(staging: Path, settings: Settings, day: date, files: list[Path]) 
 
 
 def _batch_table(table: pa.Table, source_file: str) -> pa.Table:
-    """The reader's columns under the names sql/trace_rows.sql reads; absent columns are null."""
+    """The reader's columns under the names the SQL reads; absent columns are null."""
     n = table.num_rows
     arrays = [pa.array([source_file] * n, pa.string()), table["source_line"]]
     for contract_name in BATCH_COLUMNS:
@@ -204,18 +204,22 @@ class _RecordChecker:
             self.con.unregister("batch")
         if not checks["source_line"].equals(batch["source_line"]):
             raise AssertionError("record checks do not line up with their batch")  # a bug, never input
-        flags = Counter({name: pc.sum(checks[column]).as_py() or 0 for column, name in self.FLAGS.items()})
         staged = batch.append_column("row_hash", checks["row_hash"])
         refused_mask = pc.is_valid(checks["reject_reason"])
         if not pc.any(refused_mask).as_py():
-            return staged, [], flags
+            return staged, [], self._flags(checks)
+        accepted_mask = pc.invert(refused_mask)
         # the refused record's fields in the file's column order, as written
         in_file_order = [BATCH_COLUMNS[name] for name in sorted(header_map, key=header_map.get)]
         refused_rows = batch.filter(refused_mask).select(in_file_order).to_pylist()
         reasons = checks.filter(refused_mask).select(["source_line", "reject_reason"]).to_pylist()
         refused = [Reject(source_file, r["source_line"], r["reject_reason"], serialize_record(list(fields.values())))
                    for r, fields in zip(reasons, refused_rows, strict=True)]
-        return staged.filter(pc.invert(refused_mask)), refused, flags
+        return staged.filter(accepted_mask), refused, self._flags(checks.filter(accepted_mask))
+
+    def _flags(self, checks: pa.Table) -> Counter[str]:
+        """Warnings of the accepted records: values kept, but not ones the contract knows."""
+        return Counter({name: pc.sum(checks[column]).as_py() or 0 for column, name in self.FLAGS.items()})
 
 
 def _write_quarantine(rejects: list[Reject], path: Path) -> Counter[str]:
