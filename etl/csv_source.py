@@ -53,8 +53,12 @@ class Batch:
     rejects: list[Reject] = field(default_factory=list)
 
 
-def serialize_record(fields: list[str]) -> str:
-    """A record as one line of CSV text; bytes that are not UTF-8 become \\xNN escapes."""
+def serialize_record(fields: list[str], subject_index: int | None = None) -> str:
+    """A record as one line of CSV text, for the quarantine: the Subject field (at
+    `subject_index`) is emptied, since subjects are never stored; bytes that are not UTF-8
+    become \\xNN escapes."""
+    if subject_index is not None and subject_index < len(fields):
+        fields = [*fields[:subject_index], "", *fields[subject_index + 1:]]
     out = io.StringIO()
     csv.writer(out, lineterminator="").writerow(fields)
     return out.getvalue().encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
@@ -104,6 +108,7 @@ class ExportReader:
         self.records = 0  # data records seen, good or bad (blank lines are not records)
         self.header_map: dict[str, int] = {}
         self.width = 0
+        self.subject_index: int | None = None
         self._hasher: _HashingReader | None = None
 
     @property
@@ -129,8 +134,8 @@ class ExportReader:
         except OSError as exc:
             raise ExportError(f"{self.name}: cannot read ({exc.strerror or exc})") from None
 
-    def _chunks(self, stream) -> Iterator[tuple[bytes, int]]:
-        """(bytes of whole records, line number of the first) after the header."""
+    def _chunks(self, stream) -> Iterator[tuple[bytes, int, int]]:
+        """(bytes of whole records, line number of the first, newlines in them) after the header."""
         carry = b""
         first = True
         line = 1
@@ -152,15 +157,16 @@ class ExportReader:
                     continue
             if not data:
                 if buffer:
-                    yield buffer, line
+                    yield buffer, line, buffer.count(b"\n")
                 return
             cut = _record_end(buffer)
             if cut <= 0:
                 carry = buffer
                 continue
             chunk, carry = buffer[:cut], buffer[cut:]
-            yield chunk, line
-            line += chunk.count(b"\n")
+            newlines = chunk.count(b"\n")
+            yield chunk, line, newlines
+            line += newlines
 
     def _read_header(self, raw: bytes) -> None:
         try:
@@ -183,10 +189,11 @@ class ExportReader:
             raise ExportError(f"{self.name}: missing required column {missing[0]!r}{more}")
         self.header_map = mapping
         self.width = len(header)
+        self.subject_index = mapping.get("Subject")
 
     def _batches(self, stream) -> Iterator[Batch]:
-        for chunk, first_line in self._chunks(stream):
-            batch = self._parse_fast(chunk, first_line)
+        for chunk, first_line, newlines in self._chunks(stream):
+            batch = self._parse_fast(chunk, first_line, newlines)
             if batch is None:
                 batch = self._parse_exact(chunk, first_line)
             self.records += batch.table.num_rows + len(batch.rejects)
@@ -194,7 +201,7 @@ class ExportReader:
                 yield batch
 
     # -- fast path: Arrow --------------------------------------------------------------
-    def _parse_fast(self, chunk: bytes, first_line: int) -> Batch | None:
+    def _parse_fast(self, chunk: bytes, first_line: int, newlines: int) -> Batch | None:
         """Arrow's parser, or None when the chunk needs the exact path."""
         if b"\n\n" in chunk or b"\n\r\n" in chunk or chunk.startswith((b"\n", b"\r\n")):
             return None  # Arrow skips blank lines, which would shift line numbers
@@ -214,19 +221,23 @@ class ExportReader:
         if ragged:
             return None
         n = table.num_rows
-        physical_lines = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
+        physical_lines = newlines + (0 if chunk.endswith(b"\n") else 1)
+        record_index = pa.array(range(n), pa.int64())
         if physical_lines == n:
-            lines = pa.array(range(first_line, first_line + n), pa.int64())
+            lines = pc.add(record_index, first_line)
         else:
-            extra = None  # newlines inside quoted fields push the following records down
+            # newlines inside quoted fields push the following records down; look for them only
+            # in the columns that hold any (usually one)
+            extra = None
             for column in table.columns:
-                counted = pc.count_substring(column, "\n")
-                extra = counted if extra is None else pc.add(extra, counted)
-            extra = extra.cast(pa.int64()) if extra is not None else pa.array([0] * n, pa.int64())
-            if n + pc.sum(extra).as_py() != physical_lines:
+                if any(b"\n" in chunk_.buffers()[2].to_pybytes() for chunk_ in column.chunks
+                       if chunk_.buffers()[2] is not None):
+                    counted = pc.count_substring(column, "\n").cast(pa.int64())
+                    extra = counted if extra is None else pc.add(extra, counted)
+            if extra is None or n + pc.sum(extra).as_py() != physical_lines:
                 return None  # should not happen; the exact path decides
             before = pc.subtract(pc.cumulative_sum(extra), extra)
-            lines = pc.add(pc.add(pa.array(range(n), pa.int64()), before), first_line)
+            lines = pc.add(pc.add(record_index, before), first_line)
         return Batch(self._contract_table(table.columns, lines))
 
     def _contract_table(self, columns: list, lines) -> pa.Table:
@@ -263,9 +274,9 @@ class ExportReader:
                 continue  # a blank line is not a record
             if len(row) != self.width:
                 reason = "invalid_utf8" if _has_bad_bytes(row) else "ragged_row"
-                rejects.append(Reject(self.name, start, reason, serialize_record(row)))
+                rejects.append(Reject(self.name, start, reason, serialize_record(row, self.subject_index)))
             elif _has_bad_bytes(row):
-                rejects.append(Reject(self.name, start, "invalid_utf8", serialize_record(row)))
+                rejects.append(Reject(self.name, start, "invalid_utf8", serialize_record(row, self.subject_index)))
             else:
                 rows.append(row)
                 lines.append(start)

@@ -209,11 +209,14 @@ class _RecordChecker:
         if not pc.any(refused_mask).as_py():
             return staged, [], self._flags(checks)
         accepted_mask = pc.invert(refused_mask)
-        # the refused record's fields in the file's column order, as written
-        in_file_order = [BATCH_COLUMNS[name] for name in sorted(header_map, key=header_map.get)]
-        refused_rows = batch.filter(refused_mask).select(in_file_order).to_pylist()
+        # the refused record's fields in the file's column order, as written, Subject emptied
+        in_file_order = sorted(header_map, key=header_map.get)
+        subject_index = in_file_order.index("Subject") if "Subject" in in_file_order else None
+        columns = [BATCH_COLUMNS[name] for name in in_file_order]
+        refused_rows = batch.filter(refused_mask).select(columns).to_pylist()
         reasons = checks.filter(refused_mask).select(["source_line", "reject_reason"]).to_pylist()
-        refused = [Reject(source_file, r["source_line"], r["reject_reason"], serialize_record(list(fields.values())))
+        refused = [Reject(source_file, r["source_line"], r["reject_reason"],
+                          serialize_record(list(fields.values()), subject_index))
                    for r, fields in zip(reasons, refused_rows, strict=True)]
         return staged.filter(accepted_mask), refused, self._flags(checks.filter(accepted_mask))
 

@@ -49,12 +49,18 @@ def test_clean_export_loads_every_row_normalised(cfg, export):
     assert rows[2]["size_bytes"] is None
 
 
-def test_subject_is_never_stored(cfg, export):
-    ingest_day(cfg, DAY, [export([row(subject="Top secret merger")])])
-    partition = Lake(cfg).partition(TRACE, DAY)
+def test_subject_is_never_stored_not_even_in_quarantine(cfg, export):
+    data = csv_bytes([row(subject="Top secret merger"), row(subject="Top secret merger", received="bad"),
+                      row(subject="Top secret merger")[:5]])
+    ingest_day(cfg, DAY, [export(raw=data + "2026-11-09T10:00:00Z,a,b,Top secret merger\xff,x\r\n".encode(
+        "utf-8", "surrogateescape"))])
     assert "subject" not in lake_rows(cfg)[0]
-    for file in partition.iterdir():
-        assert b"Top secret merger" not in file.read_bytes()
+    quarantined = lake_rows(cfg, QUARANTINE)
+    assert len(quarantined) == 3
+    assert quarantined[0]["raw"].startswith("bad,a@fabrikam.com,b@contoso.com,,Delivered")  # field kept, emptied
+    for dataset in (TRACE, QUARANTINE):
+        for file in Lake(cfg).partition(dataset, DAY).iterdir():
+            assert b"Top secret" not in file.read_bytes()
 
 
 def test_exact_duplicates_are_removed_and_counted(cfg, export):
@@ -127,7 +133,7 @@ def test_records_that_break_the_contract_are_quarantined(cfg, export, fields, re
 
 
 def test_ragged_rows_and_invalid_utf8_are_quarantined_with_raw_text(cfg, export):
-    data = (csv_bytes([row(), row(subject="cafX", message_id="<2@x>")]).replace(b"cafX", b"caf\xe9")
+    data = (csv_bytes([row(), row(connector="cafX", message_id="<2@x>")]).replace(b"cafX", b"caf\xe9")
             + b"2026-11-09T10:00:00Z,short,row\r\n"
             + b"2026-11-09T10:00:00Z,a,b,c,d,e,Inbound,g,h,i,j,1,l,m,EXTRA\r\n")
     result = ingest_day(cfg, DAY, [export(raw=data)])
