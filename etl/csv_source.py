@@ -29,6 +29,7 @@ from .contract import ALL_COLUMNS, REQUIRED_COLUMNS
 csv.field_size_limit(256 * 1024 * 1024)
 
 CHUNK_BYTES = 16 * 1024 * 1024
+EXACT_PATH_BYTES = 64 * 1024  # below this, a chunk Arrow refuses goes to the csv module whole
 BOM = b"\xef\xbb\xbf"
 
 
@@ -193,12 +194,26 @@ class ExportReader:
 
     def _batches(self, stream) -> Iterator[Batch]:
         for chunk, first_line, newlines in self._chunks(stream):
-            batch = self._parse_fast(chunk, first_line, newlines)
-            if batch is None:
-                batch = self._parse_exact(chunk, first_line)
-            self.records += batch.table.num_rows + len(batch.rejects)
-            if batch.table.num_rows or batch.rejects:
-                yield batch
+            for batch in self._parse(chunk, first_line, newlines):
+                self.records += batch.table.num_rows + len(batch.rejects)
+                if batch.table.num_rows or batch.rejects:
+                    yield batch
+
+    def _parse(self, chunk: bytes, first_line: int, newlines: int) -> Iterator[Batch]:
+        """Arrow's parser where it can; where it cannot, halve the chunk at a record boundary and
+        try again, so that the slow exact path only ever sees a small piece around a bad record."""
+        batch = self._parse_fast(chunk, first_line, newlines)
+        if batch is not None:
+            yield batch
+            return
+        cut = _record_end(chunk[: len(chunk) // 2]) if len(chunk) > EXACT_PATH_BYTES else -1
+        if cut <= 0:
+            yield self._parse_exact(chunk, first_line)
+            return
+        head, tail = chunk[:cut], chunk[cut:]
+        head_newlines = head.count(b"\n")
+        yield from self._parse(head, first_line, head_newlines)
+        yield from self._parse(tail, first_line + head_newlines, newlines - head_newlines)
 
     # -- fast path: Arrow --------------------------------------------------------------
     def _parse_fast(self, chunk: bytes, first_line: int, newlines: int) -> Batch | None:

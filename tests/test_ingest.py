@@ -201,18 +201,18 @@ def test_landing_folder_is_the_default_source(cfg, home):
         ingest_day(cfg, date(2026, 11, 11))
 
 
-def test_small_chunks_give_the_same_result(cfg, export, monkeypatch):
-    """Chunk boundaries (and the exact path) must not change lines or counts."""
-    rows = [row(message_id=f"<{i}@x>", subject="a\nb" if i % 7 == 0 else "s") for i in range(300)]
-    rows[150] = rows[150][:5]  # ragged
+@pytest.mark.parametrize("chunk_bytes", [4096, 100_000, 16 * 1024 * 1024])
+def test_line_numbers_hold_whatever_the_chunking(cfg, export, monkeypatch, chunk_bytes):
+    """Chunk boundaries, the halving around a bad record and the exact path all agree on lines."""
+    n, ragged = 3000, 1500
+    rows = [row(message_id=f"<{i}@x>", subject="a\nb" if i % 7 == 0 else "s") for i in range(n)]
+    rows[ragged] = rows[ragged][:5]
     path = export(rows)
-    big = ingest_day(cfg, DAY, [path])
-    lines = [r["source_line"] for r in lake_rows(cfg)]
-    monkeypatch.setattr("etl.ingest.ExportReader", lambda p: ExportReader(p, chunk_bytes=97))
-    small = ingest_day(cfg, DAY, [path])
-    assert [r["source_line"] for r in lake_rows(cfg)] == lines
-    assert big.summary() == small.summary()
+    monkeypatch.setattr("etl.ingest.ExportReader", lambda p: ExportReader(p, chunk_bytes=chunk_bytes))
+    result = ingest_day(cfg, DAY, [path])
     # row i starts on line 2 + i + (rows before it whose subject spans two lines)
-    expected = {i: 2 + i + sum(1 for j in range(i) if j % 7 == 0) for i in range(300)}
-    assert lines == [expected[i] for i in range(300) if i != 150]
-    assert lake_rows(cfg, QUARANTINE)[0]["source_line"] == expected[150] == 174
+    expected = {i: 2 + i + sum(1 for j in range(i) if j % 7 == 0) for i in range(n)}
+    assert [r["source_line"] for r in lake_rows(cfg)] == [expected[i] for i in range(n) if i != ragged]
+    (q,) = lake_rows(cfg, QUARANTINE)
+    assert (q["source_line"], q["reason"]) == (expected[ragged], "ragged_row")
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (n, n - 1, 1)
