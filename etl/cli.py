@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import date
 from pathlib import Path
@@ -75,6 +76,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug or the machine (disk full, ...): still one line, unless asked
+        if os.environ.get("MAILFLOW_DEBUG"):
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {exc}".splitlines()[0]
+              + " (set MAILFLOW_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
 
 
 def _run(args) -> int:

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pa_dataset
 import pyarrow.parquet as pq
 
 from . import sql
@@ -123,14 +122,16 @@ def _load_into(staging: Path, settings: Settings, day: date, files: list[Path]) 
     }
     structural: list[Reject] = []
     warnings: Counter[str] = Counter()
-    staged_file = staging / "accepted.arrow"
+    staged_file = staging / "accepted.parquet"
 
     con = connect(memory_limit=settings.memory_limit, spill_dir=staging / "spill")
     try:
         check = _RecordChecker(con, params)
         # Pass 1: every record once, in file order. Rejects are set aside; accepted records,
-        # still as text, go to an Arrow staging file with a hash of their fields.
-        with pa.ipc.new_file(str(staged_file), STAGED_SCHEMA) as accepted:
+        # still as text, go to a staging file with a hash of their fields. Parquet, because
+        # DuckDB scans it natively: in parallel, within its memory limit, joins and all.
+        with pq.ParquetWriter(staged_file, STAGED_SCHEMA, compression="none", use_dictionary=False,
+                              write_statistics=False) as accepted:
             for path in files:
                 reader = ExportReader(path)
                 for batch in prefetch(reader.batches()):
@@ -145,15 +146,15 @@ def _load_into(staging: Path, settings: Settings, day: date, files: list[Path]) 
                 result.rows_read += reader.records
 
         # Pass 2: find exact duplicates, then type, normalise and write the partition without them.
-        staged = pa_dataset.dataset(str(staged_file), format="ipc")
-        accepted_rows = staged.count_rows()
-        con.register("staged", staged)
-        run(con, "create temp table duplicate_rows as " + sql.load("duplicate_rows"))
+        accepted_rows = pq.ParquetFile(staged_file).metadata.num_rows
+        # order is not part of the lake's contract; keeping it would make DuckDB buffer the whole day
+        run(con, "set preserve_insertion_order = false")
+        staged = {"staged_files": [str(staged_file)]}
+        run(con, "create temp table duplicate_rows as " + sql.load("duplicate_rows"), staged)
         trace_file = staging / TRACE / PART_FILE
         run(con, "copy (" + sql.load("lake_trace") + ") to $path (format parquet, compression zstd)",
-            {"path": str(trace_file), "tls_spellings": params["tls_spellings"],
+            {**staged, "path": str(trace_file), "tls_spellings": params["tls_spellings"],
              "tls_buckets": list(TLS_SPELLINGS.values())})
-        con.unregister("staged")
         result.rows_loaded = pq.ParquetFile(trace_file).metadata.num_rows
         reasons = _write_quarantine(structural, staging / QUARANTINE / PART_FILE)
     finally:

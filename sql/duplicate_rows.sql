@@ -2,8 +2,13 @@
 -- (every field equal, Subject included); the earliest occurrence, by source file and line,
 -- is the one kept. Rows sharing a row_hash are only suspects: the comparison of every field
 -- decides, so a hash collision never removes a record.
--- input: table `staged` (the day's accepted records as text, with row_hash)
-with repeated_hashes as (
+-- parameters: $staged_files (the day's accepted records as text, with row_hash)
+with staged as (
+    select *
+    from read_parquet($staged_files)
+),
+
+repeated_hashes as (
     select row_hash
     from staged
     group by row_hash

@@ -1,9 +1,14 @@
 -- grain: one row per distinct trace record of the day: one message per recipient, as stored
 -- in lake/trace/date=D/. Typed and normalised; exact duplicates (table `duplicate_rows`) left
 -- out, the first occurrence keeping its source file and line. Subject is never stored.
--- input: table `staged` (the day's accepted records as text; sql/record_checks.sql passed them)
--- parameters: $tls_spellings, $tls_buckets (folded TlsVersion spelling -> bucket, etl/contract.py)
-with accepted as (
+-- parameters: $staged_files (the day's accepted records as text; sql/record_checks.sql passed them),
+--             $tls_spellings, $tls_buckets (folded TlsVersion spelling -> bucket, etl/contract.py)
+with staged as (
+    select *
+    from read_parquet($staged_files)
+),
+
+accepted as (
     select staged.*
     from staged
     anti join duplicate_rows using (source_file, source_line)

@@ -131,7 +131,13 @@ def test_record_checks(con):
     assert out[0]["row_hash"] == out[8]["row_hash"] != out[1]["row_hash"]
 
 
-def test_duplicate_rows_keeps_the_earliest_occurrence_and_compares_every_field(con):
+def _staged(tmp_path, table):
+    path = tmp_path / "accepted.parquet"
+    pq.write_table(table, path)
+    return {"staged_files": [str(path)]}
+
+
+def test_duplicate_rows_keeps_the_earliest_occurrence_and_compares_every_field(con, tmp_path):
     row = {**BASE, "received": "2026-11-09T00:00:00Z"}
     staged = _text_table([
         {**row, "source_file": "b.csv", "source_line": 9},
@@ -140,13 +146,13 @@ def test_duplicate_rows_keeps_the_earliest_occurrence_and_compares_every_field(c
         {**row, "source_file": "a.csv", "source_line": 8},
     ])
     # the same hash for all four: a collision must not make line 3 a duplicate
-    con.register("staged", staged.append_column("row_hash", pa.array([42] * 4, pa.uint64())))
-    rows = con.execute(sql.load("duplicate_rows") + " order by all").fetchall()
+    params = _staged(tmp_path, staged.append_column("row_hash", pa.array([42] * 4, pa.uint64())))
+    rows = con.execute(sql.load("duplicate_rows") + " order by all", params).fetchall()
     assert rows == [("a.csv", 8), ("b.csv", 9)]  # a.csv:7 is the first of its kind; a.csv:3 differs
 
 
-def test_lake_trace_types_normalises_and_drops_duplicates(con):
-    con.register("staged", _text_table([
+def test_lake_trace_types_normalises_and_drops_duplicates(con, tmp_path):
+    params = _staged(tmp_path, _text_table([
         {**BASE, "source_line": 2, "received": "2026-11-09T01:30:00+01:00", "connector_name": " Partner A ",
          "tls_version": "No TLS", "size": "", "subject": "secret"},
         {**BASE, "source_line": 3, "received": "2026-11-09 10:00:00", "tls_version": "", "sender_address": ""},
@@ -154,7 +160,7 @@ def test_lake_trace_types_normalises_and_drops_duplicates(con):
     ]))
     run(con, "create temp table duplicate_rows as select 'f.csv' as source_file, 4::bigint as source_line")
     out = _dicts(con.execute(sql.load("lake_trace") + " order by source_line", {
-        "tls_spellings": list(TLS_SPELLINGS), "tls_buckets": list(TLS_SPELLINGS.values())}))
+        **params, "tls_spellings": list(TLS_SPELLINGS), "tls_buckets": list(TLS_SPELLINGS.values())}))
     assert [r["source_line"] for r in out] == [2, 3]
     first, second = out
     assert first["received_at"] == datetime(2026, 11, 9, 0, 30, tzinfo=UTC)
