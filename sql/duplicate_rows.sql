@@ -1,9 +1,10 @@
 -- grain: one row per accepted record that exactly repeats an earlier record of the same day
 -- (every field equal, Subject included); the earliest occurrence, by source file and line,
 -- is the one kept. Rows sharing a row_hash are only suspects: the comparison of every field
--- decides, so a hash collision never removes a record.
+-- decides, so a hash collision never removes a record. `staged` is read twice, and cheaply
+-- (one column the first time): it must not be materialised.
 -- parameters: $staged_files (the day's accepted records as text, with row_hash)
-with staged as (
+with staged as not materialized (
     select *
     from read_parquet($staged_files)
 ),
