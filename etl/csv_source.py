@@ -218,8 +218,6 @@ class ExportReader:
     # -- fast path: Arrow --------------------------------------------------------------
     def _parse_fast(self, chunk: bytes, first_line: int, newlines: int) -> Batch | None:
         """Arrow's parser, or None when the chunk needs the exact path."""
-        if b"\n\n" in chunk or b"\n\r\n" in chunk or chunk.startswith((b"\n", b"\r\n")):
-            return None  # Arrow skips blank lines, which would shift line numbers
         ragged = []
         names = [f"c{i}" for i in range(self.width)]
         try:
@@ -250,7 +248,7 @@ class ExportReader:
                     counted = pc.count_substring(column, "\n").cast(pa.int64())
                     extra = counted if extra is None else pc.add(extra, counted)
             if extra is None or n + pc.sum(extra).as_py() != physical_lines:
-                return None  # should not happen; the exact path decides
+                return None  # lines Arrow did not return as records (blank lines): the exact path decides
             before = pc.subtract(pc.cumulative_sum(extra), extra)
             lines = pc.add(pc.add(record_index, before), first_line)
         return Batch(self._contract_table(table.columns, lines))

@@ -216,3 +216,12 @@ def test_line_numbers_hold_whatever_the_chunking(cfg, export, monkeypatch, chunk
     (q,) = lake_rows(cfg, QUARANTINE)
     assert (q["source_line"], q["reason"]) == (expected[ragged], "ragged_row")
     assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (n, n - 1, 1)
+
+
+def test_blank_lines_are_not_records_and_do_not_shift_lines(cfg, export):
+    body = csv_bytes([row(), row(message_id="<2@x>", subject="two\nlines"), row(message_id="<3@x>")])
+    first, second, third = body.split(b"\r\n2026")[1:]
+    data = body.split(b"\r\n")[0] + b"\r\n2026" + first + b"\r\n\r\n2026" + second + b"\r\n\r\n\r\n2026" + third
+    result = ingest_day(cfg, DAY, [export(raw=data)])
+    assert [r["source_line"] for r in lake_rows(cfg)] == [2, 4, 8]
+    assert (result.rows_read, result.rows_loaded) == (3, 3)
