@@ -277,8 +277,13 @@ class ExportReader:
                 row = next(reader)
             except StopIteration:
                 break
-            except csv.Error as exc:
-                rejects.append(Reject(self.name, first_line + previous, "unparseable_record", f"csv error: {exc}"))
+            except csv.Error:
+                # e.g. a quote never closed: keep the text from the record's start as a lenient
+                # parser splits it, so that the Subject field can still be emptied
+                text_lines = "\n".join(text.split("\n")[previous:reader.line_num])[:EXACT_PATH_BYTES]
+                lenient = csv.reader(io.StringIO(text_lines, newline=""), strict=False)
+                raw = "\n".join(serialize_record(fields, self.subject_index) for fields in lenient)
+                rejects.append(Reject(self.name, first_line + previous, "unparseable_record", raw))
                 previous = reader.line_num
                 continue
             start = first_line + previous

@@ -225,3 +225,13 @@ def test_blank_lines_are_not_records_and_do_not_shift_lines(cfg, export):
     result = ingest_day(cfg, DAY, [export(raw=data)])
     assert [r["source_line"] for r in lake_rows(cfg)] == [2, 4, 8]
     assert (result.rows_read, result.rows_loaded) == (3, 3)
+
+
+def test_a_quote_never_closed_is_quarantined_with_its_text(cfg, export):
+    data = csv_bytes([row()]) + b'2026-11-09T11:00:00Z,a@x.com,b@y.com,Secret,Delivered,"never closed\r\nmore\r\n'
+    result = ingest_day(cfg, DAY, [export(raw=data)])
+    (q,) = lake_rows(cfg, QUARANTINE)
+    assert (q["source_line"], q["reason"]) == (3, "unparseable_record")
+    assert q["raw"].startswith("2026-11-09T11:00:00Z,a@x.com,b@y.com,,Delivered,")  # Subject emptied
+    assert "never closed" in q["raw"] and "Secret" not in q["raw"]
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (2, 1, 1)
