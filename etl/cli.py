@@ -1,4 +1,4 @@
-"""Command line: python -m etl {sample,ingest,aggregate,check,status,bench} ...
+"""Command line: python -m etl {sample,ingest,aggregate,check,report,status,bench} ...
 
 Errors a user can act on are printed as one line on stderr with a non-zero exit code.
 """
@@ -15,9 +15,10 @@ from pathlib import Path
 from .config import settings
 from .csv_source import ExportError
 from .quality import DataQualityError
+from .report import ReportError
 from .warehouse import ReconciliationError
 
-USER_ERRORS = (ExportError, DataQualityError, ReconciliationError, FileNotFoundError, ValueError)
+USER_ERRORS = (ExportError, DataQualityError, ReconciliationError, ReportError, FileNotFoundError, ValueError)
 
 
 def _day(text: str) -> date:
@@ -55,6 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="data-quality gate for one loaded day")
     check.add_argument("--date", type=_day, required=True)
+
+    report = commands.add_parser("report", help="the mail flow & TLS report for a window of days")
+    report.add_argument("--from", dest="start", type=_day, help="first UTC day (default: 7 days ago)")
+    report.add_argument("--to", dest="end", type=_day, help="last UTC day (default: yesterday)")
+    report.add_argument("--connector", help="only this connector")
+    report.add_argument("--direction", choices=["inbound", "outbound"])
+    report.add_argument("--out", type=Path, required=True, help="folder for the outputs")
+    report.add_argument("--format", default="json,txt", help="comma-separated: json,txt (default: all)")
 
     status = commands.add_parser("status", help="days loaded into the warehouse")
     status.add_argument("--json", action="store_true")
@@ -115,6 +124,29 @@ def _run(args) -> int:
         from .quality import check_day
 
         print(json.dumps(check_day(settings(), args.date)))
+        return 0
+    if args.command == "report":
+        from datetime import UTC, datetime
+
+        from . import report
+        from .report_model import Thresholds
+
+        cfg = settings()
+        now = datetime.now(UTC)
+        start, end = args.start, args.end
+        if start is None or end is None:
+            default_start, default_end = report.last_complete_days(now.date())
+            start, end = start or default_start, end or default_end
+        formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+        unknown = [f for f in formats if f not in report.FORMATS]
+        if unknown or not formats:
+            raise report.ReportError(f"unknown format {', '.join(unknown) or '(none)'}; "
+                                     f"choose from {', '.join(report.FORMATS)}")
+        data = report.compute(cfg, start, end, connector=args.connector, direction=args.direction,
+                              thresholds=Thresholds(cfg.no_tls_pct, cfg.tls10_pct), generated_at=now)
+        for path in report.write(data, args.out, formats):
+            print(path)
+        print(f"{data['title']} {start} to {end}: {data['headline']}", file=sys.stderr)
         return 0
     if args.command == "status":
         from .status import loaded_days

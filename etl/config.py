@@ -27,6 +27,8 @@ class Settings:
     landing: Path
     max_quarantined_pct: float
     memory_limit: str
+    no_tls_pct: float
+    tls10_pct: float
 
     @property
     def lake(self) -> Path:
@@ -47,4 +49,7 @@ def settings() -> Settings:
         max_quarantined_pct=_float("MAILFLOW_MAX_QUARANTINED_PCT", 1.0),
         # DuckDB spills to disk beyond this, which keeps ingest memory flat
         memory_limit=os.environ.get("MAILFLOW_DUCKDB_MEMORY") or "1GB",
+        # report insights fire strictly above these shares
+        no_tls_pct=_float("MAILFLOW_NO_TLS_PCT", 25.0),
+        tls10_pct=_float("MAILFLOW_TLS10_PCT", 50.0),
     )

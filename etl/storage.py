@@ -99,14 +99,18 @@ class Lake:
         _fsync_dir(target.parent)
 
 
-def write_json_atomic(path: Path, payload: dict) -> None:
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write aside, then rename: a reader sees the old file or the new one, never half of one."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(payload, fh, indent=2, sort_keys=True)
-        fh.write("\n")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, payload: dict) -> None:
+    write_bytes_atomic(path, (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode("utf-8"))
 
 
 _AT_FDCWD = -100

@@ -1,0 +1,116 @@
+"""Build the mail flow & TLS report for a window from the warehouse, and write its outputs.
+
+The views are the sql/report_*.sql files, run on the daily aggregates (never on raw rows);
+etl.report_model turns their rows into the report; Jinja2 templates render it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from . import sql
+from .config import Settings
+from .contract import TLS_BUCKETS
+from .duck import connect
+from .report_model import RULES, Thresholds, build_report
+from .storage import write_bytes_atomic
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+MAX_WINDOW_DAYS = 366
+TOP_DOMAINS = 5
+FORMATS = ("json", "txt")
+OUTPUT_NAMES = {"json": "report.json", "txt": "report.txt"}
+
+
+class ReportError(Exception):
+    """The report cannot be made as asked; the message says why in one line."""
+
+
+def last_complete_days(today: date, days: int = 7) -> tuple[date, date]:
+    """The `days` UTC days before `today`."""
+    return today - timedelta(days=days), today - timedelta(days=1)
+
+
+def previous_week(day: date) -> tuple[date, date]:
+    """Monday to Sunday of the ISO week before the one holding `day`."""
+    monday = day - timedelta(days=day.weekday())
+    return monday - timedelta(days=7), monday - timedelta(days=1)
+
+
+def check_window(start: date, end: date) -> None:
+    if end < start:
+        raise ReportError(f"the window ends ({end}) before it starts ({start})")
+    if (end - start).days + 1 > MAX_WINDOW_DAYS:
+        raise ReportError(f"the window is {(end - start).days + 1} days; at most {MAX_WINDOW_DAYS} are allowed")
+
+
+def _rows(con, name: str, params: dict) -> list[dict]:
+    cursor = con.execute(sql.load(name), params)
+    columns = [c[0] for c in cursor.description]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def compute(settings: Settings, start: date, end: date, *, connector: str | None = None,
+            direction: str | None = None, thresholds: Thresholds | None = None,
+            generated_at: datetime) -> dict:
+    check_window(start, end)
+    if direction not in (None, "inbound", "outbound"):
+        raise ReportError(f"direction must be inbound or outbound, not {direction!r}")
+    if not settings.warehouse.exists():
+        raise ReportError(f"no warehouse at {settings.warehouse}; load some days first (python -m etl ingest)")
+    thresholds = thresholds or Thresholds()
+    window = {"start": start, "end": end}
+    filters = {**window, "connector": connector, "direction": direction}
+    con = connect(settings.warehouse, read_only=True)
+    try:
+        return build_report(
+            start=start, end=end, connector=connector, direction=direction, thresholds=thresholds,
+            generated_at=generated_at,
+            days=_rows(con, "report_days", window),
+            daily=_rows(con, "report_daily_flow", filters),
+            connector_tls=_rows(con, "report_connector_tls", filters),
+            snapshot_tls=_rows(con, "report_snapshot_tls", {**window, "direction": direction}),
+            remote_domains=_rows(con, "report_remote_domains", {
+                **filters, "buckets": [rule.bucket for rule in RULES], "top": TOP_DOMAINS}),
+        )
+    finally:
+        con.close()
+
+
+def environment() -> Environment:
+    """Autoescape on for every HTML template; StrictUndefined so a missing value fails loudly."""
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(enabled_extensions=("html", "htm", "xml"), default_for_string=True),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["num"] = lambda n: f"{n:,}"
+    env.filters["pct"] = lambda x: f"{x:.1f}%"
+    env.filters["connector"] = lambda name: "No connector" if name is None else name
+    env.globals["buckets"] = TLS_BUCKETS
+    return env
+
+
+def render(report: dict, fmt: str) -> bytes:
+    if fmt == "json":
+        return (json.dumps(report, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    if fmt == "txt":
+        return environment().get_template("report.txt.j2").render(report=report).encode("utf-8")
+    raise ReportError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+
+
+def write(report: dict, out: Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in formats:
+        path = out / OUTPUT_NAMES[fmt]
+        write_bytes_atomic(path, render(report, fmt))
+        paths.append(path)
+    return paths
