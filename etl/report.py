@@ -54,31 +54,59 @@ def _rows(con, name: str, params: dict) -> list[dict]:
     return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
-def compute(settings: Settings, start: date, end: date, *, connector: str | None = None,
-            direction: str | None = None, thresholds: Thresholds | None = None,
-            generated_at: datetime) -> dict:
+def query_views(settings: Settings, start: date, end: date, *, connector: str | None = None,
+                direction: str | None = None) -> dict:
+    """The rows of every report view for the window and filters (dates as ISO text)."""
     check_window(start, end)
     if direction not in (None, "inbound", "outbound"):
         raise ReportError(f"direction must be inbound or outbound, not {direction!r}")
     if not settings.warehouse.exists():
         raise ReportError(f"no warehouse at {settings.warehouse}; load some days first (python -m etl ingest)")
-    thresholds = thresholds or Thresholds()
     window = {"start": start, "end": end}
     filters = {**window, "connector": connector, "direction": direction}
     con = connect(settings.warehouse, read_only=True)
     try:
-        return build_report(
-            start=start, end=end, connector=connector, direction=direction, thresholds=thresholds,
-            generated_at=generated_at,
-            days=_rows(con, "report_days", window),
-            daily=_rows(con, "report_daily_flow", filters),
-            connector_tls=_rows(con, "report_connector_tls", filters),
-            snapshot_tls=_rows(con, "report_snapshot_tls", {**window, "direction": direction}),
-            remote_domains=_rows(con, "report_remote_domains", {
+        views = {
+            "days": _rows(con, "report_days", window),
+            "daily": _rows(con, "report_daily_flow", filters),
+            "connector_tls": _rows(con, "report_connector_tls", filters),
+            "snapshot_tls": _rows(con, "report_snapshot_tls", {**window, "direction": direction}),
+            "remote_domains": _rows(con, "report_remote_domains", {
                 **filters, "buckets": [rule.bucket for rule in RULES], "top": TOP_DOMAINS}),
-        )
+        }
     finally:
         con.close()
+    for rows in views.values():
+        for row in rows:
+            if isinstance(row.get("date"), date):
+                row["date"] = row["date"].isoformat()
+    return {"start": start.isoformat(), "end": end.isoformat(), "connector": connector, "direction": direction,
+            "views": views}
+
+
+def from_views(views: dict, thresholds: Thresholds, generated_at: datetime) -> dict:
+    """The report (insights and all) from what query_views returned."""
+    return build_report(
+        start=date.fromisoformat(views["start"]), end=date.fromisoformat(views["end"]),
+        connector=views["connector"], direction=views["direction"], thresholds=thresholds,
+        generated_at=generated_at, **views["views"])
+
+
+def compute(settings: Settings, start: date, end: date, *, connector: str | None = None,
+            direction: str | None = None, thresholds: Thresholds | None = None,
+            generated_at: datetime) -> dict:
+    views = query_views(settings, start, end, connector=connector, direction=direction)
+    return from_views(views, thresholds or Thresholds(), generated_at)
+
+
+def report_dir(settings: Settings, start: date, end: date, connector: str | None, direction: str | None) -> Path:
+    """Where a run's outputs go: one folder per window and filter, replaced file by file on a re-run."""
+    name = f"{start.isoformat()}_{end.isoformat()}"
+    if connector is not None:
+        name += "_connector-" + "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in connector)
+    if direction is not None:
+        name += f"_{direction}"
+    return settings.home / "reports" / name
 
 
 def environment() -> Environment:
@@ -114,3 +142,33 @@ def write(report: dict, out: Path, formats: tuple[str, ...] = FORMATS) -> list[P
         write_bytes_atomic(path, render(report, fmt))
         paths.append(path)
     return paths
+
+
+# -- the weekly DAG's steps: each reads and writes files in the report folder, and passes paths --
+
+def completeness(settings: Settings, start: date, end: date) -> dict:
+    """Which days of the window are loaded. A missing day does not stop the report: it is marked."""
+    days = query_views(settings, start, end)["views"]["days"]
+    return {"days_expected": len(days), "days_present": sum(1 for d in days if d["loaded"]),
+            "missing_days": [d["date"] for d in days if not d["loaded"]]}
+
+
+def save_views(settings: Settings, start: date, end: date, connector: str | None, direction: str | None) -> Path:
+    folder = report_dir(settings, start, end, connector, direction)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "views.json"
+    write_bytes_atomic(path, (json.dumps(query_views(settings, start, end, connector=connector,
+                                                     direction=direction), indent=2) + "\n").encode("utf-8"))
+    return path
+
+
+def save_report(views_path: Path, thresholds: Thresholds, generated_at: datetime) -> Path:
+    report = from_views(json.loads(views_path.read_text(encoding="utf-8")), thresholds, generated_at)
+    path = views_path.with_name(OUTPUT_NAMES["json"])
+    write_bytes_atomic(path, render(report, "json"))
+    return path
+
+
+def render_saved(report_path: Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    return write(report, report_path.parent, formats)

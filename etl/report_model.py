@@ -81,7 +81,7 @@ def build_report(*, start: date, end: date, connector: str | None, direction: st
                  thresholds: Thresholds, generated_at: datetime, days: list[dict], daily: list[dict],
                  connector_tls: list[dict], snapshot_tls: list[dict], remote_domains: list[dict]) -> dict:
     """The report, in the shape of report.json. Rows come from the sql/report_*.sql views."""
-    missing = [d["date"].isoformat() for d in days if not d["loaded"]]
+    missing = [_iso(d["date"]) for d in days if not d["loaded"]]
     present = [d for d in days if d["loaded"]]
     rows_read = sum(d["rows_read"] for d in present)
     rows_quarantined = sum(d["rows_quarantined"] for d in present)
@@ -105,7 +105,7 @@ def build_report(*, start: date, end: date, connector: str | None, direction: st
 
     all_mail_flow: dict[tuple, int] = {}
     for r in daily:
-        key = (r["date"].isoformat(), r["direction"])
+        key = (_iso(r["date"]), r["direction"])
         all_mail_flow[key] = all_mail_flow.get(key, 0) + r["messages"]
 
     return {
@@ -126,10 +126,14 @@ def build_report(*, start: date, end: date, connector: str | None, direction: st
         "snapshot": snapshot,
         "connectors": connectors,
         "all_mail_flow": [{"date": k[0], "direction": k[1], "messages": v} for k, v in sorted(all_mail_flow.items())],
-        "daily": [{"date": r["date"].isoformat(), "connector": r["connector"], "direction": r["direction"],
+        "daily": [{"date": _iso(r["date"]), "connector": r["connector"], "direction": r["direction"],
                    "messages": r["messages"]} for r in daily],
         "insights": insights,
     }
+
+
+def _iso(day: date | str) -> str:
+    return day if isinstance(day, str) else day.isoformat()
 
 
 def _insights(connectors: list[dict], remote_domains: list[dict], thresholds: Thresholds) -> list[dict]:

@@ -1,7 +1,7 @@
 """Runs inside a child process with AIRFLOW_HOME and MAILFLOW_HOME set by the test.
 
 usage: python tests/airflow_harness.py dagbag
-       python tests/airflow_harness.py test DAG_ID LOGICAL_DATE
+       python tests/airflow_harness.py test DAG_ID LOGICAL_DATE [RUN_CONF_JSON]
 Prints one JSON line with what the test checks.
 """
 
@@ -25,7 +25,8 @@ def main() -> None:
     import pendulum
 
     dag = bag.get_dag(sys.argv[2])
-    run = dag.test(logical_date=pendulum.parse(sys.argv[3]))
+    conf = json.loads(sys.argv[4]) if len(sys.argv) > 4 else None
+    run = dag.test(logical_date=pendulum.parse(sys.argv[3]), run_conf=conf)
     states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
     print(json.dumps({"state": str(run.state), "tasks": states}))
 

@@ -45,7 +45,7 @@ def harness(env, *args, check=True):
 def test_dagbag_imports_without_errors(airflow_env):
     result, _ = harness(airflow_env, "dagbag")
     assert result["import_errors"] == {}
-    assert "mailflow_daily" in result["dag_ids"]
+    assert {"mailflow_daily", "mailflow_weekly_report"} <= set(result["dag_ids"])
 
 
 def test_etl_never_imports_airflow():
@@ -75,3 +75,36 @@ def test_a_missing_export_fails_naming_folder_and_date(airflow_env, tmp_path):
     assert result["state"] == "failed"
     assert result["tasks"]["wait_for_export"] == "failed"
     assert f"no export for 2026-11-10 in {home / 'landing'}" in done.stdout + done.stderr
+
+
+def test_weekly_report_covers_the_previous_week_and_marks_missing_days(airflow_env, tmp_path):
+    home = tmp_path / "mailflow"
+    env = {**airflow_env, "MAILFLOW_HOME": str(home)}
+    generate(date(2026, 11, 10), 1, home / "landing", rows_per_day=300)
+    subprocess.run([sys.executable, "-m", "etl", "ingest", "--date", "2026-11-10"], env=env, check=True,
+                   capture_output=True)
+    # Monday 2026-11-16 06:00 UTC reports on Monday 2026-11-09 to Sunday 2026-11-15
+    result, _ = harness(env, "test", "mailflow_weekly_report", "2026-11-16T06:00:00+00:00")
+    assert result["state"] == "success", result
+    assert set(result["tasks"]) == {"completeness_check", "views", "insights", "render"}
+    report = json.loads((home / "reports" / "2026-11-09_2026-11-15" / "report.json").read_text())
+    assert report["window"]["missing_days"] == ["2026-11-09", "2026-11-11", "2026-11-12", "2026-11-13",
+                                                "2026-11-14", "2026-11-15"]
+    assert report["headline"].endswith("incomplete: 6 days missing")
+
+
+def test_weekly_report_params_filter_like_the_widget(airflow_env, tmp_path):
+    home = tmp_path / "mailflow"
+    env = {**airflow_env, "MAILFLOW_HOME": str(home)}
+    generate(date(2026, 11, 10), 1, home / "landing", rows_per_day=300)
+    subprocess.run([sys.executable, "-m", "etl", "ingest", "--date", "2026-11-10"], env=env, check=True,
+                   capture_output=True)
+    conf = {"start": "2026-11-10", "end": "2026-11-10", "connector": "Partner Northwind Legacy",
+            "direction": "outbound"}
+    result, _ = harness(env, "test", "mailflow_weekly_report", "2026-11-16T06:00:00+00:00", json.dumps(conf))
+    assert result["state"] == "success", result
+    folder = home / "reports" / "2026-11-10_2026-11-10_connector-Partner_Northwind_Legacy_outbound"
+    report = json.loads((folder / "report.json").read_text())
+    assert report["filters"] == {"connector": "Partner Northwind Legacy", "direction": "outbound"}
+    assert [c["connector"] for c in report["connectors"]] == ["Partner Northwind Legacy"]
+    assert (folder / "report.txt").exists()
