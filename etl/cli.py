@@ -63,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--connector", help="only this connector")
     report.add_argument("--direction", choices=["inbound", "outbound"])
     report.add_argument("--out", type=Path, required=True, help="folder for the outputs")
-    report.add_argument("--format", default="json,txt", help="comma-separated: json,txt (default: all)")
+    report.add_argument("--format", default="html,email,txt,json",
+                        help="comma-separated: html,email,txt,json (default: all four)")
 
     status = commands.add_parser("status", help="days loaded into the warehouse")
     status.add_argument("--json", action="store_true")

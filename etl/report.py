@@ -17,13 +17,15 @@ from .config import Settings
 from .contract import TLS_BUCKETS
 from .duck import connect
 from .report_model import RULES, Thresholds, build_report
+from .report_view import view
 from .storage import write_bytes_atomic
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 MAX_WINDOW_DAYS = 366
 TOP_DOMAINS = 5
-FORMATS = ("json", "txt")
-OUTPUT_NAMES = {"json": "report.json", "txt": "report.txt"}
+FORMATS = ("html", "email", "txt", "json")
+OUTPUT_NAMES = {"html": "report.html", "email": "email.html", "txt": "report.txt", "json": "report.json"}
+TEMPLATE_NAMES = {"html": "report.html.j2", "email": "email.html.j2", "txt": "report.txt.j2"}
 
 
 class ReportError(Exception):
@@ -113,7 +115,7 @@ def environment() -> Environment:
     """Autoescape on for every HTML template; StrictUndefined so a missing value fails loudly."""
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
-        autoescape=select_autoescape(enabled_extensions=("html", "htm", "xml"), default_for_string=True),
+        autoescape=select_autoescape(enabled_extensions=("html", "htm", "xml", "html.j2"), default_for_string=True),
         undefined=StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
@@ -129,9 +131,10 @@ def environment() -> Environment:
 def render(report: dict, fmt: str) -> bytes:
     if fmt == "json":
         return (json.dumps(report, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-    if fmt == "txt":
-        return environment().get_template("report.txt.j2").render(report=report).encode("utf-8")
-    raise ReportError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    if fmt not in TEMPLATE_NAMES:
+        raise ReportError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    template = environment().get_template(TEMPLATE_NAMES[fmt])
+    return template.render(report=report, v=view(report)).encode("utf-8")
 
 
 def write(report: dict, out: Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
