@@ -1,0 +1,121 @@
+"""The HTML outputs: escaping, self-containment, and a real browser opening the report."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from etl.report import render, write
+from etl.report_model import Thresholds, build_report
+
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+EVIL_CONNECTOR = "<script>alert(1)</script>"
+EVIL_DOMAIN = '"><img src=x onerror=alert(1)>'
+
+
+def evil_report() -> dict:
+    day = "2026-11-16"
+    tls = [(EVIL_CONNECTOR, "outbound", "none", 40), (EVIL_CONNECTOR, "outbound", "TLS1.2", 60),
+           ("Relay", "inbound", "TLS1.0", 70), ("Relay", "inbound", "TLS1.2", 30), (None, "inbound", "TLS1.3", 90)]
+    return build_report(
+        start=datetime(2026, 11, 16).date(), end=datetime(2026, 11, 17).date(), connector=None, direction=None,
+        thresholds=Thresholds(), generated_at=datetime(2026, 11, 23, 6, tzinfo=UTC),
+        days=[{"date": day, "loaded": True, "rows_read": 300, "rows_quarantined": 3, "messages": 290},
+              {"date": "2026-11-17", "loaded": False, "rows_read": None, "rows_quarantined": None, "messages": None}],
+        daily=[{"date": day, "connector": c, "direction": d, "messages": n} for c, d, _, n in tls],
+        connector_tls=[{"connector": c, "direction": d, "tls_version": b, "messages": n} for c, d, b, n in tls],
+        snapshot_tls=[{"direction": d, "tls_version": b, "messages": n} for _, d, b, n in tls],
+        remote_domains=[{"connector": EVIL_CONNECTOR, "direction": "outbound", "tls_version": "none",
+                         "remote_domain": EVIL_DOMAIN, "messages": 40},
+                        {"connector": "Relay", "direction": "inbound", "tls_version": "TLS1.0",
+                         "remote_domain": "relay.example", "messages": 70}],
+    )
+
+
+@pytest.mark.parametrize("fmt", ["html", "email"])
+def test_names_from_the_data_are_escaped(fmt):
+    html = render(evil_report(), fmt).decode()
+    assert EVIL_CONNECTOR not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_report_html_is_self_contained():
+    html = render(evil_report(), "html").decode()
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", html, re.I)
+    assert "<svg" in html and "<style>" in html
+    assert "missing" in html and "2026-11-17" in html
+
+
+def test_email_html_is_safe_for_mail_clients():
+    html = render(evil_report(), "email").decode()
+    for forbidden in ("<svg", "<script", "<style", "<img", "http://", "https://"):
+        assert forbidden not in html.lower(), forbidden
+    assert 'bgcolor="#c62828"' in html  # bars and markers are table cells
+    assert "missing: no data loaded" in html
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's Chromium, installed when missing (the tests run as root, as CI does)."""
+    if not CHROMIUM.exists():
+        if shutil.which("apt-get") is None:
+            pytest.fail("chromium is missing and apt-get is not available to install it")
+        env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env, capture_output=True, timeout=600)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True, env=env, capture_output=True,
+                       timeout=1200)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=[
+            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--disable-quic"])
+        yield browser
+        browser.close()
+
+
+def test_a_browser_opens_the_report_and_the_dropdown_switches_connector(chromium, tmp_path):
+    (path,) = write(evil_report(), tmp_path, ("html",))
+    page = chromium.new_page(viewport={"width": 1100, "height": 900})
+    problems = []
+    page.on("console", lambda message: message.type in ("error", "warning") and problems.append(message.text))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("dialog", lambda dialog: problems.append(f"dialog: {dialog.message}"))
+    page.goto(path.as_uri())
+
+    rows = page.locator("section:has(#tls) tbody tr")
+    assert rows.count() == 3
+    assert page.locator("#connector").is_visible()
+    labels = page.locator("#connector option").all_inner_texts()
+    assert labels == ["All mail flow", EVIL_CONNECTOR, "Relay", "No connector"]
+
+    page.select_option("#connector", label="Relay")
+    visible = [r.inner_text().split("\t")[0] for r in rows.all() if r.is_visible()]
+    assert visible == ["Relay"]
+    assert page.locator(".insight:visible").count() == 1
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "report-relay.png"), full_page=True)
+    page.select_option("#connector", value="")
+    assert sum(1 for r in rows.all() if r.is_visible()) == 3
+    page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
+    assert problems == []
+    page.close()
+
+
+def test_without_javascript_everything_stays_readable(chromium, tmp_path):
+    (path,) = write(evil_report(), tmp_path, ("html",))
+    context = chromium.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(path.as_uri())
+    assert not page.locator("#connector").is_visible()  # the drop-down needs JS; the data does not
+    assert page.locator("section:has(#tls) tbody tr:visible").count() == 3
+    context.close()
