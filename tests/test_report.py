@@ -173,7 +173,7 @@ def test_filters_narrow_every_view(warehouse):
 def test_text_output_carries_the_numbers(warehouse, tmp_path):
     report = compute(warehouse, D1, D3, generated_at=NOW)
     paths = write(report, tmp_path / "out")
-    assert [p.name for p in paths] == ["report.json", "report.txt"]
+    assert [p.name for p in paths] == ["report.html", "email.html", "report.txt", "report.json"]
     text = (tmp_path / "out" / "report.txt").read_text()
     for expected in ("2 connectors need attention", "MISSING: 2026-11-17", "2 of 162 rows read (1.2%)",
                      "Partner (outbound): No TLS is over 25% (30.0%, 3 of 10 messages)",
