@@ -52,3 +52,23 @@ def test_sample_then_ingest_from_the_landing_folder(tmp_path):
     done = etl("ingest", "--date", "2026-11-09", home=home)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("2026-11-09: read ")
+
+
+def test_report_writes_the_outputs_and_refuses_bad_requests(tmp_path):
+    home = tmp_path / "home"
+    etl("sample", "--start", "2026-11-09", "--days", "1", "--out", home / "landing", "--rows-per-day", 300, home=home)
+    assert etl("ingest", "--date", "2026-11-09", home=home).returncode == 0
+    done = etl("report", "--from", "2026-11-09", "--to", "2026-11-10", "--out", tmp_path / "out", home=home)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(tmp_path / "out" / n) for n in
+                                   ("report.html", "email.html", "report.txt", "report.json")]
+    assert "incomplete: 1 day missing" in done.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["window"]["missing_days"] == ["2026-11-10"]
+
+    for args, message in [
+        (["--from", "2026-11-10", "--to", "2026-11-09"], "error: the window ends (2026-11-09) before it starts"),
+        (["--format", "pdf"], "error: unknown format pdf"),
+    ]:
+        done = etl("report", *args, "--out", tmp_path / "x", home=home)
+        assert done.returncode == 2 and done.stderr.startswith(message) and done.stderr.count("\n") == 1
