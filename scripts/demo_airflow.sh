@@ -45,4 +45,4 @@ echo "mailflow_weekly_report $(date -u -d "$monday - 7 day" +%F) to $(date -u -d
 echo
 echo "lake:      $MAILFLOW_HOME/lake  ($(ls -d "$MAILFLOW_HOME"/lake/trace/date=* | wc -l) day partitions)"
 echo "warehouse: $MAILFLOW_HOME/warehouse.duckdb"
-echo "report:    $report/report.txt (and report.json)"
+echo "report:    $report/report.html (and email.html, report.txt, report.json)"
