@@ -12,13 +12,16 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from .archive import ArchiveError
 from .config import settings
 from .csv_source import ExportError
+from .mail import DeliveryError
 from .quality import DataQualityError
 from .report import ReportError
 from .warehouse import ReconciliationError
 
-USER_ERRORS = (ExportError, DataQualityError, ReconciliationError, ReportError, FileNotFoundError, ValueError)
+USER_ERRORS = (ExportError, DataQualityError, ReconciliationError, ReportError, ArchiveError, DeliveryError,
+               FileNotFoundError, ValueError)
 
 
 def _day(text: str) -> date:
@@ -65,6 +68,19 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, required=True, help="folder for the outputs")
     report.add_argument("--format", default="html,email,txt,json",
                         help="comma-separated: html,email,txt,json (default: all four)")
+    report.add_argument("--archive", action="store_true", help="archive this run as a new revision")
+    report.add_argument("--send", action="store_true", help="mail the archived revision (implies --archive)")
+    report.add_argument("--reason", help="why this revision exists (e.g. 'late data'); recorded in the index")
+
+    archive = commands.add_parser("archive", help="the report archive, for auditors")
+    archive_commands = archive.add_subparsers(dest="archive_command", required=True)
+    archive_list = archive_commands.add_parser("list", help="every archived report and revision")
+    archive_list.add_argument("--json", action="store_true")
+    archive_show = archive_commands.add_parser("show", help="a revision's files and manifest summary")
+    archive_show.add_argument("report_id", help="e.g. 2026-W47, or adhoc/2026-11-10_2026-11-12")
+    archive_show.add_argument("--rev", type=_positive, help="revision number (default: the latest)")
+    archive_verify = archive_commands.add_parser("verify", help="re-hash every file and the index chain")
+    archive_verify.add_argument("report_id", nargs="?", help="only this report (the chain is always checked)")
 
     status = commands.add_parser("status", help="days loaded into the warehouse")
     status.add_argument("--json", action="store_true")
@@ -92,6 +108,60 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unexpected {type(exc).__name__}: {exc}".splitlines()[0]
               + " (set MAILFLOW_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
+
+
+def _print_receipt(receipt: dict) -> None:
+    if receipt["delivered_to"] == "outbox":
+        print(f"no SMTP server configured (MAILFLOW_SMTP_HOST): message written to {receipt['outbox_file']}",
+              file=sys.stderr)
+    else:
+        print(f"sent {receipt['message_id']} via {receipt['delivered_to']} ({receipt.get('tls') or 'no TLS'}) "
+              f"to {', '.join(receipt['recipients'])}: {receipt['server_reply']}", file=sys.stderr)
+    for recipient, reply in receipt.get("refused", {}).items():
+        print(f"warning: {recipient} refused: {reply}", file=sys.stderr)
+
+
+def _archive_command(args) -> int:
+    from .archive import MANIFEST, Archive
+
+    archive = Archive(settings())
+    if args.archive_command == "list":
+        entries = archive.entries()
+        sent = {(e["report_id"], e["revision"]): e for e in entries if e["event"] == "sent"}
+        rows = [{"report_id": e["report_id"], "revision": e["revision"], "created_at": e["created_at"],
+                 "reason": e["reason"], "supersedes": e["supersedes"], "path": str(archive.root / e["path"]),
+                 "sent": (e["report_id"], e["revision"]) in sent} for e in entries if e["event"] == "archived"]
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        else:
+            for r in rows:
+                print(f"{r['report_id']:<40} r{r['revision']:<3} {r['created_at']}  "
+                      f"{'sent' if r['sent'] else 'not sent':<9} {r['reason']}")
+        return 0
+    if args.archive_command == "show":
+        revision = archive.revision(args.report_id, args.rev)
+        manifest = json.loads((revision.path / MANIFEST).read_text(encoding="utf-8"))
+        print(f"{revision.report_id} r{revision.number}  {revision.path}")
+        print(f"window    {manifest['window']['start']} to {manifest['window']['end']}; "
+              f"missing {', '.join(manifest['window']['missing_days']) or 'none'}")
+        print(f"filters   {manifest['filters']}")
+        print(f"generated {manifest['generated_at']} by {manifest['code_version']}")
+        print(f"reason    {manifest['reason']}" + (f" (supersedes r{manifest['supersedes']})"
+                                                    if manifest["supersedes"] else ""))
+        print(f"subject   {manifest['subject']}")
+        receipt = archive.receipt(revision)
+        print(f"sent      {receipt['sent_at'] + ' to ' + receipt['delivered_to'] if receipt else 'no'}")
+        for name, facts in sorted(manifest["files"].items()):
+            print(f"  {facts['sha256']}  {facts['bytes']:>9}  {revision.path / name}")
+        return 0
+    problems = archive.verify(args.report_id)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"archive verify: {len(problems)} problem{'s' if len(problems) > 1 else ''}", file=sys.stderr)
+        return 1
+    print("archive verify: intact", file=sys.stderr)
+    return 0
 
 
 def _run(args) -> int:
@@ -148,7 +218,19 @@ def _run(args) -> int:
         for path in report.write(data, args.out, formats):
             print(path)
         print(f"{data['title']} {start} to {end}: {data['headline']}", file=sys.stderr)
+        if args.archive or args.send:
+            from .mail import SmtpSettings
+            from .publish import archive_report, send_revision
+
+            smtp = SmtpSettings.from_env()
+            revision = archive_report(cfg, data, smtp, reason=args.reason, now=now)
+            print(f"archived {revision.report_id} r{revision.number}: {revision.path}", file=sys.stderr)
+            if args.send:
+                receipt = send_revision(cfg, revision.report_id, revision.number, smtp)
+                _print_receipt(receipt)
         return 0
+    if args.command == "archive":
+        return _archive_command(args)
     if args.command == "status":
         from .status import loaded_days
 

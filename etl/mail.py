@@ -1,0 +1,149 @@
+"""The compliance email: built with the standard library, sent over SMTP with STARTTLS.
+
+A TLS compliance report must not itself travel in clear: STARTTLS (TLS 1.2 or newer) is required
+unless `allow_plaintext` is set explicitly. With no server configured, the message goes to the
+outbox folder as an .eml file instead. Passwords are never logged or stored.
+"""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import ssl
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+
+
+class DeliveryError(Exception):
+    """The message could not be delivered; the text names the server and its reply."""
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str | None
+    port: int = 587
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    sender: str = "mailflow-reports@localhost"
+    recipients: tuple[str, ...] = ()
+    allow_plaintext: bool = False
+    ca_file: str | None = None  # trust this CA too (a private relay's certificate)
+    timeout: float = 30.0
+    attempts: int = 3  # tries when the server is down or answers with an error
+    backoff: float = 5.0  # seconds before the second try; doubled each time
+
+    @classmethod
+    def from_env(cls) -> SmtpSettings:
+        """MAILFLOW_SMTP_HOST, _PORT, _USER, _PASSWORD, _CA_FILE, _ALLOW_PLAINTEXT, MAILFLOW_MAIL_FROM,
+        MAILFLOW_MAIL_TO (comma-separated)."""
+        env = os.environ
+        return cls(
+            host=env.get("MAILFLOW_SMTP_HOST") or None,
+            port=int(env.get("MAILFLOW_SMTP_PORT") or 587),
+            user=env.get("MAILFLOW_SMTP_USER") or None,
+            password=env.get("MAILFLOW_SMTP_PASSWORD") or None,
+            sender=env.get("MAILFLOW_MAIL_FROM") or cls.sender,
+            recipients=tuple(r.strip() for r in (env.get("MAILFLOW_MAIL_TO") or "").split(",") if r.strip()),
+            allow_plaintext=(env.get("MAILFLOW_SMTP_ALLOW_PLAINTEXT") or "").lower() in ("1", "true", "yes"),
+            ca_file=env.get("MAILFLOW_SMTP_CA_FILE") or None,
+        )
+
+
+def subject_for(report: dict, rid: str) -> str:
+    label = rid if not rid.startswith("adhoc/") else f"{report['window']['start']} to {report['window']['end']}"
+    return f"{report['title']} {label}: {report['headline']}"
+
+
+def build_message(report: dict, rid: str, *, text: bytes, html: bytes, attachments: dict[str, bytes],
+                  sender: str, recipients: tuple[str, ...], now: datetime) -> EmailMessage:
+    message = EmailMessage(policy=SMTP)
+    message["Subject"] = subject_for(report, rid)
+    message["From"] = sender
+    message["To"] = ", ".join(recipients) if recipients else "undisclosed-recipients:;"
+    message["Date"] = format_datetime(now.astimezone(UTC))
+    message["Message-ID"] = make_msgid(idstring="mailflow", domain=sender.rpartition("@")[2] or "localhost")
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(text.decode("utf-8"), subtype="plain", cte="quoted-printable")
+    message.add_alternative(html.decode("utf-8"), subtype="html", cte="quoted-printable")
+    for name, data in sorted(attachments.items()):
+        message.add_attachment(data, maintype="text", subtype="csv", filename=name)
+    return message
+
+
+def deliver(message_bytes: bytes, message_id: str, smtp: SmtpSettings, outbox: Path) -> dict:
+    """Send the exact bytes; the receipt says where they went. Retries with backoff, then fails."""
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    if not smtp.host:
+        outbox.mkdir(parents=True, exist_ok=True)
+        path = outbox / (message_id.strip("<>").replace("/", "_") + ".eml")
+        path.write_bytes(message_bytes)
+        return {"sent_at": now, "message_id": message_id, "delivered_to": "outbox", "outbox_file": str(path),
+                "recipients": list(smtp.recipients), "refused": {}, "server_reply": None}
+    if not smtp.recipients:
+        raise DeliveryError("no recipients configured (MAILFLOW_MAIL_TO or the DAG's recipients)")
+    last: Exception | None = None
+    for attempt in range(1, smtp.attempts + 1):
+        try:
+            return _send_once(message_bytes, message_id, smtp)
+        except DeliveryError as exc:
+            if exc.__cause__ is None or attempt == smtp.attempts:  # a refusal not worth retrying, or the last try
+                raise
+            last = exc
+        time.sleep(smtp.backoff * 2 ** (attempt - 1))
+    raise DeliveryError(str(last))  # pragma: no cover - the loop returns or raises
+
+
+def _send_once(message_bytes: bytes, message_id: str, smtp: SmtpSettings) -> dict:
+    server = f"{smtp.host}:{smtp.port}"
+    try:
+        client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout)
+    except OSError as exc:
+        raise DeliveryError(f"SMTP server {server} unreachable: {exc}") from exc
+    try:
+        client.ehlo()
+        encrypted = False
+        if client.has_extn("starttls"):
+            context = ssl.create_default_context(cafile=smtp.ca_file)
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            client.starttls(context=context)
+            client.ehlo()
+            encrypted = True
+        elif not smtp.allow_plaintext:
+            raise DeliveryError(f"SMTP server {server} does not offer STARTTLS; refusing to send the report "
+                                "in clear (set MAILFLOW_SMTP_ALLOW_PLAINTEXT=1 to allow it)")
+        if smtp.user:
+            client.login(smtp.user, smtp.password or "")
+        refused = client.sendmail(smtp.sender, list(smtp.recipients), message_bytes)
+        code, reply = client.noop()
+        tls_version = client.sock.version() if encrypted else None
+    except smtplib.SMTPRecipientsRefused as exc:
+        raise DeliveryError(f"SMTP server {server} refused every recipient: "
+                            f"{_replies(exc.recipients)}") from None
+    except smtplib.SMTPResponseException as exc:
+        raise DeliveryError(f"SMTP server {server} answered {exc.smtp_code} "
+                            f"{exc.smtp_error.decode(errors='replace')}") from exc
+    except (smtplib.SMTPException, OSError) as exc:
+        raise DeliveryError(f"SMTP server {server}: {exc}") from exc
+    finally:
+        try:
+            client.quit()
+        except (smtplib.SMTPException, OSError):
+            client.close()
+    return {
+        "sent_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "message_id": message_id,
+        "delivered_to": server,
+        "tls": tls_version,
+        "recipients": [r for r in smtp.recipients if r not in refused],
+        "refused": {r: f"{c} {m.decode(errors='replace')}" for r, (c, m) in refused.items()},
+        "server_reply": f"{code} {reply.decode(errors='replace')}",
+    }
+
+
+def _replies(recipients: dict) -> str:
+    return "; ".join(f"{r}: {c} {m.decode(errors='replace')}" for r, (c, m) in recipients.items())
