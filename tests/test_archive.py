@@ -1,0 +1,152 @@
+"""The archive: revisions written once, a hash-chained index, and verify naming every change."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from etl.archive import Archive, report_id
+from etl.mail import SmtpSettings
+from etl.publish import archive_report, send_revision
+from etl.report_csv import neutralise, view_csvs
+from tests.test_mail import NOW
+from tests.test_report_html import evil_report
+
+REPO = Path(__file__).resolve().parent.parent
+OUTBOX = SmtpSettings(host=None, recipients=("ciso@contoso.example",))
+
+
+@pytest.fixture
+def two_revisions(cfg):
+    first = archive_report(cfg, evil_report(), OUTBOX, reason=None, now=NOW)
+    second = archive_report(cfg, evil_report(), OUTBOX, reason="late data", now=NOW)
+    return first, second
+
+
+def writable(path: Path) -> None:
+    os.chmod(path.parent, 0o750)
+    if path.exists():
+        os.chmod(path, 0o640)
+
+
+def test_a_fresh_archive_verifies_and_reruns_make_new_revisions(cfg, two_revisions):
+    first, second = two_revisions
+    archive = Archive(cfg)
+    assert archive.verify() == []
+    assert (first.number, second.number) == (1, 2)
+    assert first.path.parent == second.path.parent
+    manifest = json.loads((second.path / "manifest.json").read_text())
+    assert (manifest["supersedes"], manifest["reason"]) == (1, "late data")
+    assert sorted(manifest["files"]) == sorted(
+        ["report.html", "email.html", "report.txt", "report.json", "message.eml", "insights.csv",
+         "mail_flow_daily.csv", "protected_in_transit.csv", "tls_usage.csv"])
+    assert manifest["window"]["missing_days"] == ["2026-11-17"]
+    assert manifest["inputs"] == [{"date": "2026-11-16", "missing": True}, {"date": "2026-11-17", "missing": True}]
+    assert manifest["code_version"].startswith(("git:", "package:", "unknown"))
+    assert all(not os.access(p, os.W_OK) or os.geteuid() == 0 for p in first.path.iterdir())
+    assert oct((first.path / "report.html").stat().st_mode)[-3:] == "444"
+    lines = (archive.root / "index.jsonl").read_text().splitlines()
+    assert [json.loads(line)["revision"] for line in lines] == [1, 2]
+
+
+def test_the_first_revision_stays_byte_identical(cfg, two_revisions):
+    first, _ = two_revisions
+    before = {p.name: p.read_bytes() for p in first.path.iterdir()}
+    archive_report(cfg, evil_report(), OUTBOX, reason="rerun", now=NOW)
+    assert {p.name: p.read_bytes() for p in first.path.iterdir()} == before
+
+
+@pytest.mark.parametrize("name", ["report.html", "report.json", "message.eml", "tls_usage.csv", "manifest.json"])
+def test_flipping_one_byte_is_named(cfg, two_revisions, name):
+    first, _ = two_revisions
+    path = first.path / name
+    writable(path)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    problems = Archive(cfg).verify()
+    assert problems and all("r1" in p for p in problems)
+    assert any(name in p and "changed" in p for p in problems), problems
+
+
+def test_a_deleted_and_an_added_file_are_named(cfg, two_revisions):
+    first, second = two_revisions
+    writable(first.path / "report.txt")
+    (first.path / "report.txt").unlink()
+    (second.path.parent / "r2").chmod(0o750)
+    (second.path / "notes.txt").write_text("added later")
+    problems = Archive(cfg).verify()
+    assert f"{first.report_id} r1: report.txt missing" in problems
+    assert f"{second.report_id} r2: unexpected file notes.txt" in problems
+
+
+def test_editing_or_removing_an_index_line_breaks_the_chain(cfg, two_revisions):
+    index = Archive(cfg).root / "index.jsonl"
+    lines = index.read_text().splitlines()
+    edited = json.loads(lines[0])
+    edited["reason"] = "nothing to see"
+    index.write_text(json.dumps(edited, sort_keys=True, separators=(",", ":")) + "\n" + lines[1] + "\n")
+    assert "index line 2: broken chain (the line before it was changed, removed or inserted)" in Archive(cfg).verify()
+    index.write_text(lines[1] + "\n")  # the first line removed
+    problems = Archive(cfg).verify()
+    assert "index line 1: broken chain (the line before it was changed, removed or inserted)" in problems
+    assert any("revision not in the index" in p for p in problems)
+
+
+def test_a_send_is_chained_and_its_receipt_verified(cfg, two_revisions):
+    first, _ = two_revisions
+    send_revision(cfg, first.report_id, 1, OUTBOX)
+    archive = Archive(cfg)
+    assert archive.verify() == []
+    assert [e["event"] for e in archive.entries()] == ["archived", "archived", "sent"]
+    receipt = first.path / "receipt.json"
+    writable(receipt)
+    receipt.write_text(receipt.read_text().replace("outbox", "elsewhere"))
+    assert f"{first.report_id} r1: receipt.json changed" in archive.verify()
+
+
+def test_csv_cells_cannot_become_formulas():
+    assert [neutralise(v) for v in ("=HYPERLINK(\"x\")", "+1", "-2", "@SUM(A1)", "\tx", "\rx", "ok", None, 3)] == [
+        "'=HYPERLINK(\"x\")", "'+1", "'-2", "'@SUM(A1)", "'\tx", "'\rx", "ok", "", "3"]
+    report = evil_report()
+    report["insights"][0]["top_remote_domains"] = [{"domain": "=cmd|'/c calc'!A1", "messages": 1}]
+    rows = list(csv.reader(io.StringIO(view_csvs(report)["insights.csv"].decode())))
+    assert all(not cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row)
+
+
+def test_report_ids_name_weeks_and_ad_hoc_windows():
+    from datetime import date
+
+    assert report_id(date(2026, 11, 16), date(2026, 11, 22), None, None) == "2026-W47"
+    assert report_id(date(2026, 11, 17), date(2026, 11, 23), None, None) == "adhoc/2026-11-17_2026-11-23"
+    assert report_id(date(2026, 11, 16), date(2026, 11, 22), "A/B", "inbound") == (
+        "adhoc/2026-11-16_2026-11-22_connector-A_B_inbound")
+
+
+def test_the_auditor_commands(cfg, two_revisions):
+    env = {**os.environ, "MAILFLOW_HOME": str(cfg.home), "PYTHONPATH": str(REPO)}
+
+    def etl(*args):
+        return subprocess.run([sys.executable, "-m", "etl", *args], env=env, capture_output=True, text=True,
+                              timeout=120)
+
+    rid = two_revisions[0].report_id
+    listed = json.loads(etl("archive", "list", "--json").stdout)
+    assert [(r["report_id"], r["revision"], r["sent"]) for r in listed] == [(rid, 1, False), (rid, 2, False)]
+    shown = etl("archive", "show", rid, "--rev", "1")
+    assert shown.returncode == 0 and "reason    first issue" in shown.stdout and "report.html" in shown.stdout
+    assert etl("archive", "verify").returncode == 0
+    path = two_revisions[1].path / "report.json"
+    writable(path)
+    path.write_text("{}")
+    done = etl("archive", "verify", rid)
+    assert done.returncode == 1 and f"{rid} r2: report.json changed" in done.stdout
+    missing = etl("archive", "show", "2020-W01")
+    assert missing.returncode == 2 and missing.stderr.startswith("error: no archived report '2020-W01'")

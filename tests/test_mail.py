@@ -1,0 +1,173 @@
+"""Delivery against a real SMTP server (aiosmtpd on loopback) with STARTTLS and a test certificate."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import socket
+import ssl
+from email import policy
+
+import pytest
+from aiosmtpd.controller import Controller
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from etl.mail import DeliveryError, SmtpSettings
+from etl.publish import archive_report, send_revision
+from tests.test_report_html import evil_report
+
+NOW = dt.datetime(2026, 11, 23, 6, tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tls")
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
+            .not_valid_after(dt.datetime.now(dt.UTC) + dt.timedelta(days=7))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                       serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    return folder / "cert.pem", folder / "key.pem"
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps what it receives and how it was received."""
+
+    def __init__(self, refuse=()):
+        self.messages = []
+        self.refuse = set(refuse)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append({"data": envelope.content, "rcpt": list(envelope.rcpt_tos),
+                              "tls": session.ssl is not None})
+        return "250 Message accepted for delivery"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server(certificate):
+    started = []
+
+    def start(*, starttls=True, refuse=()):
+        cert, key = certificate
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+        inbox = Inbox(refuse)
+        controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), server_hostname="localhost",
+                                tls_context=context if starttls else None, require_starttls=starttls)
+        controller.start()
+        started.append(controller)
+        return inbox, controller.port
+
+    yield start
+    for controller in started:
+        controller.stop()
+
+
+def settings_for(port, certificate, **extra) -> SmtpSettings:
+    return SmtpSettings(host="localhost", port=port, sender="reports@contoso.example",
+                        recipients=("ciso@contoso.example", "auditor@contoso.example"),
+                        ca_file=str(certificate[0]), attempts=2, backoff=0.01, timeout=10, **extra)
+
+
+def archived(cfg, smtp):
+    return archive_report(cfg, evil_report(), smtp, reason=None, now=NOW)
+
+
+def test_the_report_arrives_encrypted_with_its_parts(cfg, smtp_server, certificate):
+    inbox, port = smtp_server()
+    smtp = settings_for(port, certificate)
+    revision = archived(cfg, smtp)
+    receipt = send_revision(cfg, revision.report_id, revision.number, smtp)
+
+    (received,) = inbox.messages
+    assert received["tls"] is True and receipt["tls"] in ("TLSv1.2", "TLSv1.3")
+    assert received["rcpt"] == ["ciso@contoso.example", "auditor@contoso.example"]
+    assert received["data"].replace(b"\r\n", b"\n") == (revision.path / "message.eml").read_bytes().replace(
+        b"\r\n", b"\n")  # the exact archived message
+    message = email.message_from_bytes(received["data"], policy=policy.default)
+    assert message["Subject"] == ("Mail flow & TLS report 2026-11-16 to 2026-11-17: "
+                                  "2 connectors need attention; incomplete: 1 day missing")
+    assert message["From"] == "reports@contoso.example" and message["Message-ID"] == receipt["message_id"]
+    assert message["Date"]
+    assert message.get_content_type() == "multipart/mixed"
+    body = message.get_body(preferencelist=("related", "html", "plain"))
+    alternative = next(part for part in message.iter_parts() if part.get_content_type() == "multipart/alternative")
+    assert [p.get_content_type() for p in alternative.iter_parts()] == ["text/plain", "text/html"]
+    assert "No TLS is over 25%" in alternative.get_body(preferencelist=("plain",)).get_content()
+    assert body.get_content_type() == "text/html" and "<svg" not in body.get_content()
+    attachments = sorted(a.get_filename() for a in message.iter_attachments())
+    assert attachments == ["insights.csv", "mail_flow_daily.csv", "protected_in_transit.csv", "tls_usage.csv"]
+    assert receipt["server_reply"].startswith("250")
+
+
+def test_a_second_send_of_a_revision_sends_nothing(cfg, smtp_server, certificate):
+    inbox, port = smtp_server()
+    smtp = settings_for(port, certificate)
+    revision = archived(cfg, smtp)
+    first = send_revision(cfg, revision.report_id, revision.number, smtp)
+    again = send_revision(cfg, revision.report_id, revision.number, smtp)
+    assert len(inbox.messages) == 1
+    assert again["already_sent"] is True and again["message_id"] == first["message_id"]
+
+
+def test_a_server_without_starttls_is_refused(cfg, smtp_server, certificate):
+    inbox, port = smtp_server(starttls=False)
+    smtp = settings_for(port, certificate)
+    revision = archived(cfg, smtp)
+    with pytest.raises(DeliveryError, match=f"localhost:{port} does not offer STARTTLS; refusing"):
+        send_revision(cfg, revision.report_id, revision.number, smtp)
+    assert inbox.messages == []
+    assert not (revision.path / "receipt.json").exists()
+
+
+def test_a_server_that_is_down_fails_naming_it_and_keeps_the_archive(cfg, certificate):
+    port = free_port()
+    smtp = settings_for(port, certificate)
+    revision = archived(cfg, smtp)
+    with pytest.raises(DeliveryError, match=f"SMTP server localhost:{port} unreachable"):
+        send_revision(cfg, revision.report_id, revision.number, smtp)
+    from etl.archive import Archive
+
+    assert Archive(cfg).verify() == []
+
+
+def test_a_refused_recipient_is_reported_and_the_others_get_the_mail(cfg, smtp_server, certificate):
+    inbox, port = smtp_server(refuse={"auditor@contoso.example"})
+    smtp = settings_for(port, certificate)
+    revision = archived(cfg, smtp)
+    receipt = send_revision(cfg, revision.report_id, revision.number, smtp)
+    assert [m["rcpt"] for m in inbox.messages] == [["ciso@contoso.example"]]
+    assert receipt["recipients"] == ["ciso@contoso.example"]
+    assert receipt["refused"] == {"auditor@contoso.example": "550 5.1.1 mailbox unavailable"}
+
+
+def test_without_a_server_the_message_goes_to_the_outbox(cfg):
+    smtp = SmtpSettings(host=None, recipients=("ciso@contoso.example",))
+    revision = archived(cfg, smtp)
+    receipt = send_revision(cfg, revision.report_id, revision.number, smtp)
+    assert receipt["delivered_to"] == "outbox"
+    outbox_file = cfg.home / "outbox" / receipt["outbox_file"].rsplit("/", 1)[1]
+    assert outbox_file.read_bytes() == (revision.path / "message.eml").read_bytes()
