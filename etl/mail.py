@@ -38,6 +38,19 @@ class SmtpSettings:
     backoff: float = 5.0  # seconds before the second try; doubled each time
 
     @classmethod
+    def from_connection(cls, host: str | None, port: int | None, login: str | None, password: str | None,
+                        extra: dict) -> SmtpSettings:
+        """From an Airflow connection's fields (the DAG reads `smtp_default`); recipients, sender,
+        allow_plaintext and ca_file come from its extra."""
+        fallback = cls.from_env()
+        recipients = extra.get("recipients") or fallback.recipients
+        if isinstance(recipients, str):
+            recipients = [r.strip() for r in recipients.split(",") if r.strip()]
+        return cls(host=host or None, port=int(port or 587), user=login or None, password=password or None,
+                   sender=extra.get("from") or fallback.sender, recipients=tuple(recipients),
+                   allow_plaintext=bool(extra.get("allow_plaintext", False)), ca_file=extra.get("ca_file"))
+
+    @classmethod
     def from_env(cls) -> SmtpSettings:
         """MAILFLOW_SMTP_HOST, _PORT, _USER, _PASSWORD, _CA_FILE, _ALLOW_PLAINTEXT, MAILFLOW_MAIL_FROM,
         MAILFLOW_MAIL_TO (comma-separated)."""

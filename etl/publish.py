@@ -55,3 +55,13 @@ def send_revision(settings: Settings, rid: str, number: int | None, smtp: SmtpSe
                       settings.home / "outbox")
     archive.record_receipt(revision, receipt)
     return receipt
+
+
+def archive_saved(settings: Settings, report_path, smtp: SmtpSettings, *, reason: str | None,
+                  now: datetime) -> dict:
+    """Archive a report.json written by the weekly DAG's render step; returns its id and revision."""
+    from pathlib import Path
+
+    report = json.loads(Path(report_path).read_text(encoding="utf-8"))
+    revision = archive_report(settings, report, smtp, reason=reason, now=now)
+    return {"report_id": revision.report_id, "revision": revision.number, "path": str(revision.path)}

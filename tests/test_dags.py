@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import json
 import os
 import re
@@ -86,11 +88,15 @@ def test_weekly_report_covers_the_previous_week_and_marks_missing_days(airflow_e
     # Monday 2026-11-16 06:00 UTC reports on Monday 2026-11-09 to Sunday 2026-11-15
     result, _ = harness(env, "test", "mailflow_weekly_report", "2026-11-16T06:00:00+00:00")
     assert result["state"] == "success", result
-    assert set(result["tasks"]) == {"completeness_check", "views", "insights", "render"}
+    assert set(result["tasks"]) == {"completeness_check", "views", "insights", "render", "archive", "send"}
     report = json.loads((home / "reports" / "2026-11-09_2026-11-15" / "report.json").read_text())
     assert report["window"]["missing_days"] == ["2026-11-09", "2026-11-11", "2026-11-12", "2026-11-13",
                                                 "2026-11-14", "2026-11-15"]
     assert report["headline"].endswith("incomplete: 6 days missing")
+    # archived as 2026-W46 r1; a hand-triggered run without the send Param is not mailed
+    index = [json.loads(line) for line in (home / "archive" / "index.jsonl").read_text().splitlines()]
+    assert [(e["event"], e["report_id"], e["revision"]) for e in index] == [("archived", "2026-W46", 1)]
+    assert not (home / "outbox").exists()
 
 
 def test_weekly_report_params_filter_like_the_widget(airflow_env, tmp_path):
@@ -100,7 +106,7 @@ def test_weekly_report_params_filter_like_the_widget(airflow_env, tmp_path):
     subprocess.run([sys.executable, "-m", "etl", "ingest", "--date", "2026-11-10"], env=env, check=True,
                    capture_output=True)
     conf = {"start": "2026-11-10", "end": "2026-11-10", "connector": "Partner Northwind Legacy",
-            "direction": "outbound"}
+            "direction": "outbound", "send": True, "reason": "asked by the CISO"}
     result, _ = harness(env, "test", "mailflow_weekly_report", "2026-11-16T06:00:00+00:00", json.dumps(conf))
     assert result["state"] == "success", result
     folder = home / "reports" / "2026-11-10_2026-11-10_connector-Partner_Northwind_Legacy_outbound"
@@ -108,3 +114,8 @@ def test_weekly_report_params_filter_like_the_widget(airflow_env, tmp_path):
     assert report["filters"] == {"connector": "Partner Northwind Legacy", "direction": "outbound"}
     assert [c["connector"] for c in report["connectors"]] == ["Partner Northwind Legacy"]
     assert (folder / "report.txt").exists()
+    index = [json.loads(line) for line in (home / "archive" / "index.jsonl").read_text().splitlines()]
+    assert [(e["event"], e.get("reason")) for e in index] == [("archived", "asked by the CISO"), ("sent", None)]
+    (eml,) = (home / "outbox").iterdir()  # no SMTP connection configured: the outbox
+    message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    assert message["Subject"].startswith("Mail flow & TLS report 2026-11-10 to 2026-11-10: ")
