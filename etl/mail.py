@@ -19,6 +19,11 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 
+# CRLF line ends; headers left unfolded up to RFC 5322's 998 characters, so that a long subject
+# reads the same in every client (bodies are quoted-printable or base64 and wrap on their own)
+MESSAGE_POLICY = SMTP.clone(max_line_length=998)
+
+
 class DeliveryError(Exception):
     """The message could not be delivered; the text names the server and its reply."""
 
@@ -74,7 +79,7 @@ def subject_for(report: dict, rid: str) -> str:
 
 def build_message(report: dict, rid: str, *, text: bytes, html: bytes, attachments: dict[str, bytes],
                   sender: str, recipients: tuple[str, ...], now: datetime) -> EmailMessage:
-    message = EmailMessage(policy=SMTP)
+    message = EmailMessage(policy=MESSAGE_POLICY)
     message["Subject"] = subject_for(report, rid)
     message["From"] = sender
     message["To"] = ", ".join(recipients) if recipients else "undisclosed-recipients:;"
