@@ -46,3 +46,4 @@ echo
 echo "lake:      $MAILFLOW_HOME/lake  ($(ls -d "$MAILFLOW_HOME"/lake/trace/date=* | wc -l) day partitions)"
 echo "warehouse: $MAILFLOW_HOME/warehouse.duckdb"
 echo "report:    $report/report.html (and email.html, report.txt, report.json)"
+echo "archive:   $MAILFLOW_HOME/archive ($("$repo/.venv/bin/python" -m etl archive list | tail -1))"
