@@ -18,7 +18,6 @@ from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
-
 # CRLF line ends; headers left unfolded up to RFC 5322's 998 characters, so that a long subject
 # reads the same in every client (bodies are quoted-printable or base64 and wrap on their own)
 MESSAGE_POLICY = SMTP.clone(max_line_length=998)
