@@ -82,8 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
     archive_verify = archive_commands.add_parser("verify", help="re-hash every file and the index chain")
     archive_verify.add_argument("report_id", nargs="?", help="only this report (the chain is always checked)")
 
-    status = commands.add_parser("status", help="days loaded into the warehouse")
+    status = commands.add_parser("status", help="days loaded, missing, changed; reports gone stale")
     status.add_argument("--json", action="store_true")
+
+    backfill = commands.add_parser("backfill", help="load a range of days, then re-issue the weeks touched")
+    backfill.add_argument("--from", dest="start", type=_day, required=True)
+    backfill.add_argument("--to", dest="end", type=_day, required=True)
+    backfill.add_argument("--reports", action="store_true", help="archive the weekly report of every week touched")
+    backfill.add_argument("--send", action="store_true", help="and mail them (implies --reports)")
+    backfill.add_argument("--force", action="store_true", help="reload days whose exports did not change")
 
     bench = commands.add_parser("bench", help="benchmarks")
     bench.add_argument("what", choices=["ingest"])
@@ -119,6 +126,32 @@ def _print_receipt(receipt: dict) -> None:
               f"to {', '.join(receipt['recipients'])}: {receipt['server_reply']}", file=sys.stderr)
     for recipient, reply in receipt.get("refused", {}).items():
         print(f"warning: {recipient} refused: {reply}", file=sys.stderr)
+
+
+def _backfill_with_progress(args):
+    """The backfill with a progress bar on stderr: days done, and rows read per second."""
+    import time
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .backfill import backfill
+
+    days = (args.end - args.start).days + 1
+    started = time.monotonic()
+    rows_total = 0
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=Console(stderr=True)) as progress:
+        task = progress.add_task("backfill", total=days, rate="")
+
+        def on_day(day, outcome, rows):
+            nonlocal rows_total
+            rows_total += rows
+            rate = rows_total / max(time.monotonic() - started, 1e-6)
+            progress.update(task, advance=1, description=f"{day} {outcome:<8}", rate=f"{rate:,.0f} rows/s")
+
+        return backfill(settings(), args.start, args.end, reports=args.reports or args.send, send=args.send,
+                        force=args.force, on_day=on_day)
 
 
 def _archive_command(args) -> int:
@@ -232,17 +265,30 @@ def _run(args) -> int:
     if args.command == "archive":
         return _archive_command(args)
     if args.command == "status":
-        from .status import loaded_days
+        from .status import status
 
-        days = loaded_days(settings())
+        state = status(settings())
         if args.json:
-            print(json.dumps(days, default=str))
-        else:
-            print(f"{'date':<12}{'read':>10}{'loaded':>10}{'quarantined':>13}{'duplicates':>12}{'messages':>10}")
-            for d in days:
-                print(f"{d['date']!s:<12}{d['rows_read']:>10}{d['rows_loaded']:>10}{d['rows_quarantined']:>13}"
-                      f"{d['duplicates_removed']:>12}{d['messages']:>10}")
+            print(json.dumps(state, indent=2, default=str))
+            return 0
+        print(f"{'date':<12}{'read':>10}{'loaded':>10}{'quarantined':>13}{'share':>8}{'duplicates':>12}"
+              f"{'messages':>10}")
+        for d in state["days"]:
+            print(f"{d['date']:<12}{d['rows_read']:>10}{d['rows_loaded']:>10}{d['rows_quarantined']:>13}"
+                  f"{d['quarantined_pct']:>7.2f}%{d['duplicates_removed']:>12}{d['messages']:>10}")
+        for m in state["missing"]:
+            waiting = "  (export waiting in the landing folder)" if m["export_waiting"] else ""
+            print(f"missing   {m['date']}{waiting}")
+        for d in state["changed_since_load"]:
+            print(f"changed   {d}  (its export differs from what was loaded: run backfill for it)")
+        for r in state["stale_reports"]:
+            print(f"stale     {r['report_id']} r{r['revision']}  (inputs changed: {', '.join(r['changed_days'])})")
         return 0
+    if args.command == "backfill":
+
+        result = _backfill_with_progress(args)
+        print(json.dumps({k: v for k, v in result.__dict__.items()}, indent=2))
+        return 1 if result.failed else 0
     if args.command == "bench":
         from .bench import bench_ingest
 

@@ -1,9 +1,15 @@
-"""What has been loaded: one line per day, from the warehouse's load ledger."""
+"""What an operator needs to know after an outage: what is loaded, what is missing, what changed
+since it was loaded, and which archived reports no longer match their inputs."""
 
 from __future__ import annotations
 
+import json
+from datetime import date, timedelta
+
+from .archive import MANIFEST, Archive, input_days
 from .config import Settings
 from .duck import connect
+from .storage import Lake
 
 
 def loaded_days(settings: Settings) -> list[dict]:
@@ -17,4 +23,55 @@ def loaded_days(settings: Settings) -> list[dict]:
     finally:
         con.close()
     keys = ("date", "rows_read", "rows_loaded", "rows_quarantined", "duplicates_removed", "messages")
-    return [dict(zip(keys, row, strict=True)) for row in rows]
+    days = [dict(zip(keys, row, strict=True)) for row in rows]
+    for d in days:
+        d["quarantined_pct"] = round(100.0 * d["rows_quarantined"] / d["rows_read"], 2) if d["rows_read"] else 0.0
+    return days
+
+
+def status(settings: Settings, *, check_inputs: bool = True) -> dict:
+    """Days loaded; days missing between the first and the last (or waiting in the landing folder);
+    days whose exports changed since they were loaded; reports whose inputs changed since archived."""
+    from .backfill import day_plan
+
+    days = loaded_days(settings)
+    loaded = {date.fromisoformat(str(d["date"])) for d in days}
+    lake = Lake(settings)
+    landing_days = set()
+    if settings.landing.is_dir():
+        for path in settings.landing.iterdir():
+            stem = path.name.removeprefix("trace_")[:10]
+            try:
+                landing_days.add(date.fromisoformat(stem))
+            except ValueError:
+                continue
+    span = sorted(loaded | landing_days)
+    missing = []
+    if span:
+        day = span[0]
+        while day <= span[-1]:
+            if day not in loaded:
+                missing.append({"date": day.isoformat(), "export_waiting": bool(lake.landing_files(day))})
+            day += timedelta(days=1)
+    changed = [d.isoformat() for d in sorted(loaded & landing_days)
+               if check_inputs and day_plan(settings, d) == "changed"]
+    return {"days": [{**d, "date": str(d["date"])} for d in days], "missing": missing,
+            "changed_since_load": changed, "stale_reports": stale_reports(settings)}
+
+
+def stale_reports(settings: Settings) -> list[dict]:
+    """The latest revision of each archived report whose input days no longer hash the same."""
+    archive = Archive(settings)
+    latest = {}
+    for entry in archive.entries():
+        if entry["event"] == "archived":
+            latest[entry["report_id"]] = entry
+    stale = []
+    for rid, entry in sorted(latest.items()):
+        manifest = json.loads((archive.root / entry["path"] / MANIFEST).read_text(encoding="utf-8"))
+        window = manifest["window"]
+        now = input_days(settings, date.fromisoformat(window["start"]), date.fromisoformat(window["end"]))
+        changed = [new["date"] for old, new in zip(manifest["inputs"], now, strict=True) if old != new]
+        if changed:
+            stale.append({"report_id": rid, "revision": entry["revision"], "changed_days": changed})
+    return stale

@@ -1,0 +1,98 @@
+"""Operators: embedded backfill, resumable and idempotent; late data; status."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+from etl.archive import Archive
+from etl.backfill import backfill, day_plan
+from etl.ingest import ingest_day
+from etl.sample import generate
+from etl.status import status
+from etl.warehouse import rebuild_day
+from tests.test_warehouse import dump
+
+REPO = Path(__file__).resolve().parent.parent
+MON, TUE, WED, THU = date(2026, 11, 9), date(2026, 11, 10), date(2026, 11, 11), date(2026, 11, 12)
+LATE_ROW = ("2026-11-10T23:00:00Z,x@contoso.com,late@northwindtraders.com,late,Delivered,"
+            "Partner Northwind Legacy,Outbound,None,,1.1.1.1,2.2.2.2,100,<late@x>,t-late\r\n")
+
+
+def landing(cfg, days=3):
+    return generate(MON, days, cfg.landing, rows_per_day=1000)  # enough rows for the 1% quality gate
+
+
+def test_backfill_loads_then_skips_what_did_not_change(cfg):
+    landing(cfg)
+    first = backfill(cfg, MON, THU)
+    assert (first.loaded, first.skipped, first.missing) == (["2026-11-09", "2026-11-10", "2026-11-11"], [],
+                                                            ["2026-11-12"])
+    tables = dump(cfg)
+    again = backfill(cfg, MON, THU)  # an interrupted backfill re-run does only what is left
+    assert (again.loaded, again.skipped) == ([], ["2026-11-09", "2026-11-10", "2026-11-11"])
+    forced = backfill(cfg, MON, WED, force=True)
+    assert forced.loaded == ["2026-11-09", "2026-11-10", "2026-11-11"]
+    assert dump(cfg) == tables  # re-running days gives identical aggregates
+
+
+def test_late_data_reloads_the_day_and_reissues_its_week(cfg):
+    landing(cfg)
+    backfill(cfg, MON, WED, reports=True)
+    archive = Archive(cfg)
+    (first,) = archive.revisions("2026-W46")
+    before = {p.name: p.read_bytes() for p in first.path.iterdir()}
+
+    with open(cfg.landing / "trace_2026-11-10.csv", "a", newline="") as fh:
+        fh.write(LATE_ROW)
+    assert day_plan(cfg, TUE) == "changed" and day_plan(cfg, MON) == "same"
+    result = backfill(cfg, MON, WED, reports=True)
+    assert result.loaded == ["2026-11-10"]
+    assert result.reports == [{"report_id": "2026-W46", "revision": 2, "reason": "late data", "sent": False}]
+    manifest = json.loads((archive.revision("2026-W46").path / "manifest.json").read_text())
+    assert (manifest["supersedes"], manifest["reason"]) == (1, "late data")
+    assert {p.name: p.read_bytes() for p in first.path.iterdir()} == before
+    assert not (cfg.home / "outbox").exists()  # a backfill mails only when asked
+    assert archive.verify() == []
+
+
+def test_status_names_missing_changed_and_stale(cfg):
+    landing(cfg, days=4)
+    for day in (MON, WED):
+        ingest_day(cfg, day)
+        rebuild_day(cfg, day)
+    backfill(cfg, MON, MON, reports=True, force=True)  # archives 2026-W46 r1 (Mon to Sun)
+    ingest_day(cfg, THU)
+    rebuild_day(cfg, THU)  # a day of that week loaded after its report: the report is stale
+    with open(cfg.landing / "trace_2026-11-11.csv", "a", newline="") as fh:
+        fh.write(LATE_ROW.replace("2026-11-10T23", "2026-11-11T23"))
+    state = status(cfg)
+    assert [d["date"] for d in state["days"]] == ["2026-11-09", "2026-11-11", "2026-11-12"]
+    assert state["missing"] == [{"date": "2026-11-10", "export_waiting": True}]
+    assert state["changed_since_load"] == ["2026-11-11"]
+    assert state["stale_reports"] == [{"report_id": "2026-W46", "revision": 1, "changed_days": ["2026-11-12"]}]
+
+
+def test_a_failing_day_is_reported_and_the_others_load(cfg):
+    landing(cfg)
+    (cfg.landing / "trace_2026-11-10.csv").write_text("Received,SenderAddress\n")  # Direction missing
+    result = backfill(cfg, MON, WED)
+    assert result.loaded == ["2026-11-09", "2026-11-11"]
+    assert "missing required column 'RecipientAddress'" in result.failed["2026-11-10"]
+
+
+def test_backfill_command_shows_progress_and_exit_code(cfg):
+    landing(cfg, days=2)
+    env = {**os.environ, "MAILFLOW_HOME": str(cfg.home), "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-m", "etl", "backfill", "--from", "2026-11-09", "--to", "2026-11-11"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "rows/s" in done.stderr and "3/3" in done.stderr
+    assert json.loads(done.stdout)["missing"] == ["2026-11-11"]
+    shown = subprocess.run([sys.executable, "-m", "etl", "status"], env=env, capture_output=True, text=True,
+                           timeout=120)
+    assert shown.returncode == 0 and "2026-11-10" in shown.stdout
