@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export MAILFLOW_HOME ?= $(CURDIR)/data
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean airflow
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ $(VENV)/.installed: requirements.txt
 demo: $(VENV)/.installed
 	$(PY) -m etl sample --start 2026-11-09 --days 14 --out $(MAILFLOW_HOME)/landing
 	bash scripts/demo_airflow.sh 2026-11-09 14
+
+# Airflow for real on this machine (see README, "Running it for real"); Ctrl-C stops it.
+airflow: $(VENV)/.installed
+	bash scripts/airflow_local.sh
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
