@@ -251,7 +251,10 @@ class Archive:
         problems = []
         if sha256_file(manifest_path) != entry["manifest_sha256"]:
             problems.append(f"{where}: {MANIFEST} changed (index line {line})")
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except ValueError:
+            return problems + [f"{where}: {MANIFEST} is not readable JSON; its files cannot be checked"]
         expected = set(manifest.get("files", {})) | {MANIFEST}
         for name, facts in sorted(manifest.get("files", {}).items()):
             path = folder / name

@@ -118,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _print_receipt(receipt: dict) -> None:
+    if receipt.get("already_sent"):
+        same = f" (r{receipt['same_as_revision']} said the same)" if "same_as_revision" in receipt else ""
+        print(f"not sent again: {receipt['message_id']} went out at {receipt['sent_at']}{same}", file=sys.stderr)
+        return
     if receipt["delivered_to"] == "outbox":
         print(f"no SMTP server configured (MAILFLOW_SMTP_HOST): message written to {receipt['outbox_file']}",
               file=sys.stderr)

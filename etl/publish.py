@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import date, datetime
 
@@ -36,6 +37,7 @@ def archive_report(settings: Settings, report: dict, smtp: SmtpSettings, *, reas
         "generated_at": report["generated_at"],
         "message_id": message["Message-ID"],
         "subject": message["Subject"],
+        "content_sha256": content_sha256(report),
     }
     archive = Archive(settings)
     first = not archive.revisions(rid)
@@ -43,14 +45,28 @@ def archive_report(settings: Settings, report: dict, smtp: SmtpSettings, *, reas
     return archive.add(rid, files, manifest, reason or ("first issue" if first else "rerun"))
 
 
+def content_sha256(report: dict) -> str:
+    """What the report says, without when it was said: equal for two runs over the same data."""
+    said = {k: v for k, v in report.items() if k != "generated_at"}
+    return hashlib.sha256(json.dumps(said, sort_keys=True).encode("utf-8")).hexdigest()
+
+
 def send_revision(settings: Settings, rid: str, number: int | None, smtp: SmtpSettings) -> dict:
-    """Deliver the archived message once; a second call returns the first receipt unchanged."""
+    """Deliver the archived message once; a second call returns the first receipt unchanged, and a
+    revision saying exactly what an already mailed one said is not mailed again."""
     archive = Archive(settings)
     revision = archive.revision(rid, number)
     existing = archive.receipt(revision)
     if existing is not None:
         return {**existing, "already_sent": True}
     manifest = json.loads((revision.path / MANIFEST).read_text(encoding="utf-8"))
+    for earlier in archive.revisions(rid):
+        if earlier.number == revision.number:
+            continue
+        receipt = archive.receipt(earlier)
+        earlier_manifest = json.loads((earlier.path / MANIFEST).read_text(encoding="utf-8"))
+        if receipt is not None and earlier_manifest.get("content_sha256") == manifest["content_sha256"]:
+            return {**receipt, "already_sent": True, "same_as_revision": earlier.number}
     receipt = deliver((revision.path / "message.eml").read_bytes(), manifest["message_id"], smtp,
                       settings.home / "outbox")
     archive.record_receipt(revision, receipt)

@@ -150,3 +150,21 @@ def test_the_auditor_commands(cfg, two_revisions):
     assert done.returncode == 1 and f"{rid} r2: report.json changed" in done.stdout
     missing = etl("archive", "show", "2020-W01")
     assert missing.returncode == 2 and missing.stderr.startswith("error: no archived report '2020-W01'")
+
+
+def test_a_rerun_over_the_same_data_says_the_same_and_is_not_mailed_again(cfg):
+    first = archive_report(cfg, evil_report(), OUTBOX, reason=None, now=NOW)
+    send_revision(cfg, first.report_id, 1, OUTBOX)
+    later = NOW.replace(hour=9)
+    report = evil_report()
+    report["generated_at"] = later.isoformat()
+    second = archive_report(cfg, report, OUTBOX, reason="rerun", now=later)
+    manifests = [json.loads((r.path / "manifest.json").read_text()) for r in (first, second)]
+    assert manifests[0]["content_sha256"] == manifests[1]["content_sha256"]
+    receipt = send_revision(cfg, second.report_id, 2, OUTBOX)
+    assert receipt["already_sent"] is True and receipt["same_as_revision"] == 1
+    assert len(list((cfg.home / "outbox").iterdir())) == 1  # one email, not two
+    changed = evil_report()
+    changed["insights"] = []
+    third = archive_report(cfg, changed, OUTBOX, reason="late data", now=later)
+    assert "already_sent" not in send_revision(cfg, third.report_id, 3, OUTBOX)
