@@ -28,7 +28,7 @@ def test_ingest_json_counts_reconcile(tmp_path):
     assert counts == {"date": "2026-11-09", "rows_read": 4, "rows_loaded": 2, "rows_quarantined": 1,
                       "duplicates_removed": 1, "quarantine_reasons": {"bad_timestamp": 1}}
     status = etl("status", "--json", home=tmp_path / "home")
-    assert json.loads(status.stdout)[0]["messages"] == 2
+    assert json.loads(status.stdout)["days"][0]["messages"] == 2
 
 
 def test_a_bad_file_is_one_line_and_a_nonzero_exit(tmp_path):
