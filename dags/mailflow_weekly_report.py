@@ -91,7 +91,7 @@ def mailflow_weekly_report():
 
         return [str(p) for p in render_saved(Path(report_path))]
 
-    @task(retries=0)
+    @task(retries=0)  # a retry would add a second revision; a failed archive leaves nothing behind anyway
     def archive(report_path: str, params=None) -> dict:
         from datetime import UTC, datetime
 
@@ -112,6 +112,9 @@ def mailflow_weekly_report():
                   f"a {kind} run is mailed only with the send Param")
             return None
         receipt = send_revision(settings(), archived["report_id"], archived["revision"], _smtp_settings())
+        if receipt.get("already_sent"):
+            print(f"not mailed again: {receipt['message_id']} went out at {receipt['sent_at']}")
+            return None
         print(f"{receipt['message_id']} delivered to {receipt['delivered_to']} for {receipt['recipients']}; "
               f"refused: {receipt['refused'] or 'none'}")
         return {k: receipt[k] for k in ("message_id", "delivered_to", "sent_at")}
