@@ -8,13 +8,11 @@ changed after it was archived is re-issued as a new revision with the reason "la
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
-from .archive import Archive, report_id
+from .archive import Archive, report_id, sha256_file
 from .config import Settings
 from .ingest import ingest_day
 from .quality import DataQualityError, check_day
@@ -32,14 +30,6 @@ class BackfillResult:
     reports: list[dict] = field(default_factory=list)
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def day_plan(settings: Settings, day: date) -> str:
     """'missing' (no export), 'new' (never loaded), 'changed' (files differ from the last load) or 'same'."""
     lake = Lake(settings)
@@ -49,7 +39,7 @@ def day_plan(settings: Settings, day: date) -> str:
     if not lake.load_manifest(day).exists():
         return "new"
     loaded = {(s["file"], s["sha256"]) for s in lake.read_load_manifest(day)["sources"]}
-    current = {(f.name, file_sha256(f)) for f in files}
+    current = {(f.name, sha256_file(f)) for f in files}
     return "same" if loaded == current else "changed"
 
 

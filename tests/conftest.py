@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import socket
 from pathlib import Path
 
 import pytest
@@ -56,3 +57,10 @@ def export(tmp_path):
         return path
 
     return write
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on, for a server a test starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

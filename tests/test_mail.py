@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import email
-import socket
 import ssl
 from email import policy
 
@@ -17,6 +16,7 @@ from cryptography.x509.oid import NameOID
 
 from etl.mail import DeliveryError, SmtpSettings
 from etl.publish import archive_report, send_revision
+from tests.conftest import free_port
 from tests.test_report_html import evil_report
 
 NOW = dt.datetime(2026, 11, 23, 6, tzinfo=dt.UTC)
@@ -58,12 +58,6 @@ class Inbox:
         self.messages.append({"data": envelope.content, "rcpt": list(envelope.rcpt_tos),
                               "tls": session.ssl is not None})
         return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
