@@ -23,6 +23,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from .config import Settings
+from .report import window_name
 from .storage import TRACE, Lake, write_bytes_atomic
 
 GENESIS = "0" * 64
@@ -55,12 +56,7 @@ def report_id(start: date, end: date, connector: str | None, direction: str | No
     year, week, weekday = start.isocalendar()
     if weekday == 1 and end == start + timedelta(days=6) and connector is None and direction is None:
         return f"{year}-W{week:02d}"
-    name = f"{start.isoformat()}_{end.isoformat()}"
-    if connector is not None:
-        name += "_connector-" + "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in connector)
-    if direction is not None:
-        name += f"_{direction}"
-    return f"adhoc/{name}"
+    return "adhoc/" + window_name(start, end, connector, direction)
 
 
 def _id_dir(root: Path, rid: str) -> Path:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timedelta
+from functools import cache
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -56,17 +57,21 @@ def _rows(con, name: str, params: dict) -> list[dict]:
     return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
-def query_views(settings: Settings, start: date, end: date, *, connector: str | None = None,
-                direction: str | None = None) -> dict:
-    """The rows of every report view for the window and filters (dates as ISO text)."""
+def _open_warehouse(settings: Settings, start: date, end: date, direction: str | None = None):
     check_window(start, end)
     if direction not in (None, "inbound", "outbound"):
         raise ReportError(f"direction must be inbound or outbound, not {direction!r}")
     if not settings.warehouse.exists():
         raise ReportError(f"no warehouse at {settings.warehouse}; load some days first (python -m etl ingest)")
+    return connect(settings.warehouse, read_only=True)
+
+
+def query_views(settings: Settings, start: date, end: date, *, connector: str | None = None,
+                direction: str | None = None) -> dict:
+    """The rows of every report view for the window and filters (dates as ISO text)."""
     window = {"start": start, "end": end}
     filters = {**window, "connector": connector, "direction": direction}
-    con = connect(settings.warehouse, read_only=True)
+    con = _open_warehouse(settings, start, end, direction)
     try:
         views = {
             "days": _rows(con, "report_days", window),
@@ -101,16 +106,22 @@ def compute(settings: Settings, start: date, end: date, *, connector: str | None
     return from_views(views, thresholds or Thresholds(), generated_at)
 
 
-def report_dir(settings: Settings, start: date, end: date, connector: str | None, direction: str | None) -> Path:
-    """Where a run's outputs go: one folder per window and filter, replaced file by file on a re-run."""
+def window_name(start: date, end: date, connector: str | None, direction: str | None) -> str:
+    """`<start>_<end>[_connector-<name>][_<direction>]`, safe as a folder name."""
     name = f"{start.isoformat()}_{end.isoformat()}"
     if connector is not None:
         name += "_connector-" + "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in connector)
     if direction is not None:
         name += f"_{direction}"
-    return settings.home / "reports" / name
+    return name
 
 
+def report_dir(settings: Settings, start: date, end: date, connector: str | None, direction: str | None) -> Path:
+    """Where a run's outputs go: one folder per window and filter, replaced file by file on a re-run."""
+    return settings.home / "reports" / window_name(start, end, connector, direction)
+
+
+@cache
 def environment() -> Environment:
     """Autoescape on for every HTML template; StrictUndefined so a missing value fails loudly."""
     env = Environment(
@@ -151,9 +162,13 @@ def write(report: dict, out: Path, formats: tuple[str, ...] = FORMATS) -> list[P
 
 def completeness(settings: Settings, start: date, end: date) -> dict:
     """Which days of the window are loaded. A missing day does not stop the report: it is marked."""
-    days = query_views(settings, start, end)["views"]["days"]
+    con = _open_warehouse(settings, start, end)
+    try:
+        days = _rows(con, "report_days", {"start": start, "end": end})
+    finally:
+        con.close()
     return {"days_expected": len(days), "days_present": sum(1 for d in days if d["loaded"]),
-            "missing_days": [d["date"] for d in days if not d["loaded"]]}
+            "missing_days": [d["date"].isoformat() for d in days if not d["loaded"]]}
 
 
 def save_views(settings: Settings, start: date, end: date, connector: str | None, direction: str | None) -> Path:

@@ -37,14 +37,7 @@ def status(settings: Settings, *, check_inputs: bool = True) -> dict:
     days = loaded_days(settings)
     loaded = {date.fromisoformat(str(d["date"])) for d in days}
     lake = Lake(settings)
-    landing_days = set()
-    if settings.landing.is_dir():
-        for path in settings.landing.iterdir():
-            stem = path.name.removeprefix("trace_")[:10]
-            try:
-                landing_days.add(date.fromisoformat(stem))
-            except ValueError:
-                continue
+    landing_days = lake.landing_days()
     span = sorted(loaded | landing_days)
     missing = []
     if span:

@@ -57,15 +57,18 @@ class Lake:
             and (p.name.endswith(".csv") or p.name.endswith(".csv.gz"))
         )
 
-    def days_loaded(self) -> list[date]:
-        base = self.root / TRACE
-        if not base.is_dir():
-            return []
-        return sorted(
-            date.fromisoformat(p.name.removeprefix("date="))
-            for p in base.iterdir()
-            if p.name.startswith("date=") and (p / LOAD_MANIFEST).exists()
-        )
+    def landing_days(self) -> set[date]:
+        """The days that have an export in the landing folder."""
+        landing = self.settings.landing
+        if not landing.is_dir():
+            return set()
+        days = set()
+        for path in landing.iterdir():
+            try:
+                days.add(date.fromisoformat(path.name.removeprefix("trace_")[:10]))
+            except ValueError:
+                continue
+        return {day for day in days if self.landing_files(day)}
 
     def read_load_manifest(self, day: date) -> dict:
         path = self.load_manifest(day)

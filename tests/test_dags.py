@@ -79,12 +79,17 @@ def test_a_missing_export_fails_naming_folder_and_date(airflow_env, tmp_path):
     assert f"no export for 2026-11-10 in {home / 'landing'}" in done.stdout + done.stderr
 
 
-def test_weekly_report_covers_the_previous_week_and_marks_missing_days(airflow_env, tmp_path):
-    home = tmp_path / "mailflow"
-    env = {**airflow_env, "MAILFLOW_HOME": str(home)}
+def load_sample_day(env, home):
+    """2026-11-10 in the landing folder, the lake and the warehouse (through the command line)."""
     generate(date(2026, 11, 10), 1, home / "landing", rows_per_day=300)
     subprocess.run([sys.executable, "-m", "etl", "ingest", "--date", "2026-11-10"], env=env, check=True,
                    capture_output=True)
+
+
+def test_weekly_report_covers_the_previous_week_and_marks_missing_days(airflow_env, tmp_path):
+    home = tmp_path / "mailflow"
+    env = {**airflow_env, "MAILFLOW_HOME": str(home)}
+    load_sample_day(env, home)
     # Monday 2026-11-16 06:00 UTC reports on Monday 2026-11-09 to Sunday 2026-11-15
     result, _ = harness(env, "test", "mailflow_weekly_report", "2026-11-16T06:00:00+00:00")
     assert result["state"] == "success", result
@@ -102,9 +107,7 @@ def test_weekly_report_covers_the_previous_week_and_marks_missing_days(airflow_e
 def test_weekly_report_params_filter_like_the_widget(airflow_env, tmp_path):
     home = tmp_path / "mailflow"
     env = {**airflow_env, "MAILFLOW_HOME": str(home)}
-    generate(date(2026, 11, 10), 1, home / "landing", rows_per_day=300)
-    subprocess.run([sys.executable, "-m", "etl", "ingest", "--date", "2026-11-10"], env=env, check=True,
-                   capture_output=True)
+    load_sample_day(env, home)
     conf = {"start": "2026-11-10", "end": "2026-11-10", "connector": "Partner Northwind Legacy",
             "direction": "outbound", "send": True, "reason": "asked by the CISO"}
     result, _ = harness(env, "test", "mailflow_weekly_report", "2026-11-16T06:00:00+00:00", json.dumps(conf))
