@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .archive import ArchiveError
 from .config import settings
-from .csv_source import ExportError
+from .export_file import ExportError
 from .mail import DeliveryError
 from .quality import DataQualityError
 from .report import ReportError

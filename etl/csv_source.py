@@ -11,47 +11,23 @@ bad: those come back as rejects with their line and raw text. Nothing is dropped
 from __future__ import annotations
 
 import csv
-import gzip
-import hashlib
 import io
-import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from .contract import ALL_COLUMNS, REQUIRED_COLUMNS
+from .contract import ALL_COLUMNS, COLUMN_ALIASES, REQUIRED_COLUMNS, header_key
+from .export_file import Batch, ExportError, ExportStream, Reject, open_export
 
 # A 1 MB field is legal; the csv module's default limit (128 KiB) would reject it.
 csv.field_size_limit(256 * 1024 * 1024)
 
 CHUNK_BYTES = 16 * 1024 * 1024
 EXACT_PATH_BYTES = 64 * 1024  # below this, a chunk Arrow refuses goes to the csv module whole
-BOM = b"\xef\xbb\xbf"
-
-
-class ExportError(Exception):
-    """The file as a whole cannot be loaded; the message is one line naming the file."""
-
-
-@dataclass(frozen=True)
-class Reject:
-    source_file: str
-    source_line: int
-    reason: str
-    raw: str
-
-
-@dataclass
-class Batch:
-    """Records with the header's shape: one string column per contract column present,
-    plus `source_line`; and the records of the same chunk that were rejected."""
-
-    table: pa.Table
-    rejects: list[Reject] = field(default_factory=list)
+POWERSHELL_TYPE_LINE = b"#TYPE"  # Export-Csv's first line unless -NoTypeInformation
 
 
 def serialize_record(fields: list[str], subject_index: int | None = None) -> str:
@@ -63,29 +39,6 @@ def serialize_record(fields: list[str], subject_index: int | None = None) -> str
     out = io.StringIO()
     csv.writer(out, lineterminator="").writerow(fields)
     return out.getvalue().encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-class _HashingReader(io.RawIOBase):
-    """Hashes the bytes of the file as they are read, so the file is read only once."""
-
-    def __init__(self, raw):
-        self._raw = raw
-        self.sha256 = hashlib.sha256()
-        self.size = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        n = self._raw.readinto(buffer)
-        if n:
-            self.sha256.update(memoryview(buffer)[:n])
-            self.size += n
-        return n
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
 
 
 def _record_end(buffer: bytes) -> int:
@@ -100,7 +53,8 @@ def _record_end(buffer: bytes) -> int:
 
 
 class ExportReader:
-    """Reads one export. Iterate `batches()`; afterwards `sha256`, `size`, `records` are set."""
+    """Reads one CSV export. Iterate `batches()`; afterwards `sha256`, `size`, `records`,
+    `encoding` and `columns` (contract column -> the header name it was read from) are set."""
 
     def __init__(self, path: Path, chunk_bytes: int = CHUNK_BYTES):
         self.path = Path(path)
@@ -108,54 +62,47 @@ class ExportReader:
         self.chunk_bytes = chunk_bytes
         self.records = 0  # data records seen, good or bad (blank lines are not records)
         self.header_map: dict[str, int] = {}
+        self.columns: dict[str, str] = {}
         self.width = 0
         self.subject_index: int | None = None
-        self._hasher: _HashingReader | None = None
+        self.encoding = ""
+        self._stream: ExportStream | None = None
 
     @property
     def sha256(self) -> str:
-        assert self._hasher is not None
-        return self._hasher.sha256.hexdigest()
+        assert self._stream is not None
+        return self._stream.sha256
 
     @property
     def size(self) -> int:
-        assert self._hasher is not None
-        return self._hasher.size
+        assert self._stream is not None
+        return self._stream.size
+
+    def source_stats(self) -> dict:
+        """What the load manifest records about this file beyond its hash and counts."""
+        return {"format": "csv", "encoding": self.encoding, "columns": self.columns}
+
+    def raw_text(self, table: pa.Table) -> list[str]:
+        """Records of a batch's table as CSV lines in the file's column order, for the quarantine."""
+        in_file_order = sorted(self.header_map, key=self.header_map.get)
+        subject_index = in_file_order.index("Subject") if "Subject" in in_file_order else None
+        return [serialize_record([record[name] for name in in_file_order], subject_index)
+                for record in table.select(in_file_order).to_pylist()]
 
     def batches(self) -> Iterator[Batch]:
-        try:
-            self._hasher = _HashingReader(open(self.path, "rb", buffering=0))
-            with io.BufferedReader(self._hasher, buffer_size=1 << 20) as raw:
-                stream = gzip.GzipFile(fileobj=raw, mode="rb") if self.name.endswith(".gz") else raw
-                yield from self._batches(stream)
-                while raw.read(1 << 20):  # the hash covers the whole file
-                    pass
-        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-            raise ExportError(f"{self.name}: truncated or corrupt gzip data ({exc})") from None
-        except OSError as exc:
-            raise ExportError(f"{self.name}: cannot read ({exc.strerror or exc})") from None
+        with open_export(self.path) as stream:
+            self._stream = stream
+            self.encoding = stream.encoding
+            yield from self._batches(stream)
+            stream.finish()
 
     def _chunks(self, stream) -> Iterator[tuple[bytes, int, int]]:
         """(bytes of whole records, line number of the first, newlines in them) after the header."""
-        carry = b""
-        first = True
-        line = 1
+        buffer, line = self._skip_header(stream)
+        carry = buffer
         while True:
             data = stream.read(self.chunk_bytes)
             buffer = carry + data if carry else data
-            if first:
-                if not buffer:
-                    raise ExportError(f"{self.name}: empty file, expected a header line")
-                if not data or buffer.find(b"\n") >= 0:
-                    buffer = buffer.removeprefix(BOM)
-                    header_end = buffer.find(b"\n") + 1 or len(buffer)
-                    self._read_header(buffer[:header_end])
-                    buffer = buffer[header_end:]
-                    line = 2
-                    first = False
-                else:
-                    carry = buffer
-                    continue
             if not data:
                 if buffer:
                     yield buffer, line, buffer.count(b"\n")
@@ -169,25 +116,48 @@ class ExportReader:
             yield chunk, line, newlines
             line += newlines
 
+    def _skip_header(self, stream) -> tuple[bytes, int]:
+        """Read the header (after PowerShell's `#TYPE ...` line, if any); return the bytes read
+        past it and the line number of the first record."""
+        buffer = b""
+        while buffer.count(b"\n") < 2:
+            data = stream.read(self.chunk_bytes)
+            if not data:
+                break
+            buffer += data
+        if not buffer.strip():
+            raise ExportError(f"{self.name}: empty file, expected a header line")
+        line = 1
+        if buffer[:len(POWERSHELL_TYPE_LINE)].upper() == POWERSHELL_TYPE_LINE:
+            buffer = buffer[buffer.find(b"\n") + 1 if b"\n" in buffer else len(buffer):]
+            line = 2
+        header_end = buffer.find(b"\n") + 1 or len(buffer)
+        self._read_header(buffer[:header_end])
+        return buffer[header_end:], line + 1
+
     def _read_header(self, raw: bytes) -> None:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise ExportError(f"{self.name}: header is not valid UTF-8") from None
         header = next(csv.reader(io.StringIO(text)), [])
-        by_lower = {name.lower(): name for name in ALL_COLUMNS}
-        mapping: dict[str, int] = {}
+        if not any(name.strip() for name in header):
+            raise ExportError(f"{self.name}: empty header line, expected column names")
+        positions: dict[str, int] = {}
         for index, name in enumerate(header):
-            canonical = by_lower.get(name.strip().lower())
-            if canonical is None:
-                continue  # extra columns are allowed and ignored
-            if canonical in mapping:
-                raise ExportError(f"{self.name}: column {canonical!r} appears twice in the header")
-            mapping[canonical] = index
+            key = header_key(name)
+            if key in positions:
+                raise ExportError(f"{self.name}: column {name.strip()!r} appears twice in the header")
+            positions[key] = index
+        mapping: dict[str, int] = {}
+        for column, aliases in COLUMN_ALIASES.items():
+            found = next((alias for alias in aliases if header_key(alias) in positions), None)
+            if found is not None:  # extra columns are allowed and ignored
+                mapping[column] = positions[header_key(found)]
+                self.columns[column] = header[mapping[column]].strip()
         missing = [name for name in REQUIRED_COLUMNS if name not in mapping]
         if missing:
-            more = f" (and {', '.join(repr(m) for m in missing[1:])})" if len(missing) > 1 else ""
-            raise ExportError(f"{self.name}: missing required column {missing[0]!r}{more}")
+            raise ExportError(f"{self.name}: missing required column {'; '.join(_expected(m) for m in missing)}")
         self.header_map = mapping
         self.width = len(header)
         self.subject_index = mapping.get("Subject")
@@ -301,6 +271,12 @@ class ExportReader:
         columns = [pa.array(list(values), pa.string()) for values in zip(*rows, strict=True)] if rows else [
             pa.array([], pa.string()) for _ in range(self.width)]
         return Batch(self._contract_table(columns, pa.array(lines, pa.int64())), rejects)
+
+
+def _expected(column: str) -> str:
+    """A required column and the other header names it is read from, for an error message."""
+    others = COLUMN_ALIASES[column][1:]
+    return repr(column) + (f" (or {', '.join(others)})" if others else "")
 
 
 def _has_bad_bytes(fields: list[str]) -> bool:

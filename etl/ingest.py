@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -22,9 +23,10 @@ import pyarrow.parquet as pq
 
 from . import sql
 from .config import Settings
-from .contract import STATUSES, TLS_SPELLINGS
-from .csv_source import ExportError, ExportReader, Reject, serialize_record
+from .contract import DIRECTION_SPELLINGS, STATUSES, TLS_SPELLINGS
+from .csv_source import ExportReader
 from .duck import connect, run
+from .export_file import ExportError, Reject
 from .prefetch import prefetch
 from .storage import LOAD_MANIFEST, QUARANTINE, TRACE, Lake, write_json_atomic
 
@@ -54,7 +56,13 @@ BATCH_SCHEMA = pa.schema(
     + [(column, pa.string()) for column in BATCH_COLUMNS.values()]
 )
 
-STAGED_SCHEMA = BATCH_SCHEMA.append(pa.field("row_hash", pa.uint64()))
+# what sql/record_checks.sql read in an accepted record, staged beside its text
+CHECKED_COLUMNS = pa.schema([
+    ("received_at", pa.timestamp("us", tz="UTC")),
+    ("direction_normalized", pa.string()),
+    ("row_hash", pa.uint64()),
+])
+STAGED_SCHEMA = pa.schema(list(BATCH_SCHEMA) + list(CHECKED_COLUMNS))
 
 QUARANTINE_SCHEMA = pa.schema([
     ("source_file", pa.string()),
@@ -119,6 +127,8 @@ def _load_into(staging: Path, settings: Settings, day: date, files: list[Path]) 
         "day_end": day_end,
         "tls_spellings": list(TLS_SPELLINGS),
         "statuses": list(STATUSES),
+        "direction_spellings": list(DIRECTION_SPELLINGS),
+        "directions": list(DIRECTION_SPELLINGS.values()),
     }
     structural: list[Reject] = []
     warnings: Counter[str] = Counter()
@@ -137,12 +147,12 @@ def _load_into(staging: Path, settings: Settings, day: date, files: list[Path]) 
                 for batch in prefetch(reader.batches()):
                     structural.extend(batch.rejects)
                     if batch.table.num_rows:
-                        table, refused, flags = check(batch.table, path.name, reader.header_map)
+                        table, refused, flags = check(batch.table, path.name, reader.raw_text)
                         accepted.write_table(table)
                         structural.extend(refused)
                         warnings.update(flags)
                 result.sources.append({"file": path.name, "sha256": reader.sha256, "bytes": reader.size,
-                                       "records": reader.records})
+                                       "records": reader.records, **reader.source_stats()})
                 result.rows_read += reader.records
 
         # Pass 2: find exact duplicates, then type, normalise and write the partition without them.
@@ -196,7 +206,7 @@ class _RecordChecker:
         self.query = sql.load("record_checks")
 
     def __call__(self, table: pa.Table, source_file: str,
-                 header_map: dict[str, int]) -> tuple[pa.Table, list[Reject], Counter[str]]:
+                 raw_text: Callable[[pa.Table], list[str]]) -> tuple[pa.Table, list[Reject], Counter[str]]:
         batch = _batch_table(table, source_file)
         self.con.register("batch", batch)
         try:
@@ -205,20 +215,15 @@ class _RecordChecker:
             self.con.unregister("batch")
         if not checks["source_line"].equals(batch["source_line"]):
             raise AssertionError("record checks do not line up with their batch")  # a bug, never input
-        staged = batch.append_column("row_hash", checks["row_hash"])
+        staged = pa.Table.from_arrays(
+            batch.columns + [checks[f.name].cast(f.type) for f in CHECKED_COLUMNS], schema=STAGED_SCHEMA)
         refused_mask = pc.is_valid(checks["reject_reason"])
         if not pc.any(refused_mask).as_py():
             return staged, [], self._flags(checks)
         accepted_mask = pc.invert(refused_mask)
-        # the refused record's fields in the file's column order, as written, Subject emptied
-        in_file_order = sorted(header_map, key=header_map.get)
-        subject_index = in_file_order.index("Subject") if "Subject" in in_file_order else None
-        columns = [BATCH_COLUMNS[name] for name in in_file_order]
-        refused_rows = batch.filter(refused_mask).select(columns).to_pylist()
         reasons = checks.filter(refused_mask).select(["source_line", "reject_reason"]).to_pylist()
-        refused = [Reject(source_file, r["source_line"], r["reject_reason"],
-                          serialize_record(list(fields.values()), subject_index))
-                   for r, fields in zip(reasons, refused_rows, strict=True)]
+        refused = [Reject(source_file, r["source_line"], r["reject_reason"], raw)
+                   for r, raw in zip(reasons, raw_text(table.filter(refused_mask)), strict=True)]
         return staged.filter(accepted_mask), refused, self._flags(checks.filter(accepted_mask))
 
     def _flags(self, checks: pa.Table) -> Counter[str]:

@@ -1,7 +1,8 @@
 -- grain: one row per distinct trace record of the day: one message per recipient, as stored
 -- in lake/trace/date=D/. Typed and normalised; exact duplicates (table `duplicate_rows`) left
 -- out, the first occurrence keeping its source file and line. Subject is never stored.
--- parameters: $staged_files (the day's accepted records as text; sql/record_checks.sql passed them),
+-- parameters: $staged_files (the day's accepted records as text, with the time and direction
+--               sql/record_checks.sql read in them),
 --             $tls_spellings, $tls_buckets (folded TlsVersion spelling -> bucket, etl/contract.py)
 with staged as (
     select *
@@ -16,10 +17,10 @@ accepted as (
 
 typed as (
     select
-        try_cast(trim(received) as timestamptz) as received_at,
+        received_at,
         nullif(trim(sender_address), '') as sender_address,
         trim(recipient_address) as recipient_address,
-        lower(trim(direction)) as direction,
+        direction_normalized as direction,
         nullif(trim(connector_name), '') as connector_name,
         nullif(trim(tls_version), '') as tls_version_raw,
         nullif(trim(tls_cipher), '') as tls_cipher,
@@ -40,7 +41,7 @@ select
     recipient_address,
     direction,
     connector_name,
-    -- fold spellings the way etl.contract.tls_spelling_key does: lowercase, no space . - _
+    -- fold spellings the way etl.contract.spelling_key does: lowercase, no space . - _
     coalesce($tls_buckets[list_position(
         $tls_spellings,
         lower(replace(replace(replace(replace(coalesce(tls_version_raw, ''), ' ', ''), '.', ''), '-', ''), '_', ''))

@@ -1,14 +1,21 @@
--- grain: one row per CSV record of one batch of an export (table `batch`, every field as text):
--- why the record breaks the contract (`reject_reason`, null when it does not), a hash of its
--- fields to find exact duplicates cheaply, and the values that load with a warning;
--- in the order of the batch (DuckDB keeps insertion order), so that it lines up with it.
+-- grain: one row per record of one batch of an export (table `batch`, every field as text):
+-- why the record breaks the contract (`reject_reason`, null when it does not), its time and
+-- direction as loaded, a hash of its fields to find exact duplicates cheaply, and the values
+-- that load with a warning; in the order of the batch (DuckDB keeps insertion order), so that
+-- it lines up with it.
 -- parameters: $day_start, $day_end (the UTC day being loaded, end exclusive),
---             $tls_spellings (folded TlsVersion spellings), $statuses (both from etl/contract.py)
+--             $tls_spellings (folded TlsVersion spellings), $statuses,
+--             $direction_spellings, $directions (folded Direction spelling -> direction),
+--             all from etl/contract.py
 with cleaned as (
     select
         source_line,
         trim(received) as received,
-        lower(trim(direction)) as direction,
+        -- fold spellings the way etl.contract.spelling_key does: lowercase, no space . - _
+        $directions[list_position(
+            $direction_spellings,
+            lower(replace(replace(replace(replace(direction, ' ', ''), '.', ''), '-', ''), '_', ''))
+        )] as direction_normalized,
         trim(recipient_address) as recipient_address,
         nullif(trim(size), '') as size,
         nullif(trim(tls_version), '') as tls_version,
@@ -23,11 +30,14 @@ with cleaned as (
 typed as (
     select
         *,
-        -- a full date and time is required; an offset or Z is optional (none means UTC)
+        -- a full date and time is required: ISO 8601 with an optional offset or Z (none means UTC),
+        -- or en-US as PowerShell writes it (11/21/2026 8:15:02 AM, always UTC in trace exports)
         case
             when regexp_full_match(
                 received, '\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})? ?([Zz]|[+-]\d{2}(:?\d{2})?)?'
             ) then try_cast(received as timestamptz)
+            when regexp_full_match(received, '\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}:\d{2} [AaPp][Mm]')
+                then try_strptime(received, '%m/%d/%Y %I:%M:%S %p')::timestamptz
         end as received_at,
         try_cast(size as bigint) as size_bytes
     from cleaned
@@ -39,7 +49,7 @@ checked as (
         case
             when received_at is null then 'bad_timestamp'
             when received_at < $day_start or received_at >= $day_end then 'outside_day'
-            when direction not in ('inbound', 'outbound', 'internal') then 'unknown_direction'
+            when direction_normalized is null then 'unknown_direction'
             when recipient_address = '' then 'missing_recipient'
             when size is not null and (size_bytes is null or size_bytes < 0) then 'bad_size'
         end as reject_reason
@@ -49,8 +59,10 @@ checked as (
 select
     source_line,
     reject_reason,
+    received_at,
+    direction_normalized,
     row_hash,
-    -- fold spellings the way etl.contract.tls_spelling_key does: lowercase, no space . - _
+    -- fold spellings the way etl.contract.spelling_key does: lowercase, no space . - _
     tls_version is not null and not list_contains(
         $tls_spellings,
         lower(replace(replace(replace(replace(tls_version, ' ', ''), '.', ''), '-', ''), '_', ''))

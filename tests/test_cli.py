@@ -36,7 +36,7 @@ def test_a_bad_file_is_one_line_and_a_nonzero_exit(tmp_path):
     path.write_bytes(csv_bytes([row()[:3]], header=HEADER[:3]))
     done = etl("ingest", "--date", "2026-11-09", path, home=tmp_path / "home")
     assert done.returncode == 2
-    assert done.stderr == "error: trace_2026-11-09.csv: missing required column 'Direction'\n"
+    assert done.stderr == "error: trace_2026-11-09.csv: missing required column 'Direction' (or Directionality)\n"
     assert not (tmp_path / "home" / "lake" / "trace").exists()
 
 

@@ -8,7 +8,8 @@ from datetime import date
 import duckdb
 import pytest
 
-from etl.csv_source import ExportError, ExportReader
+from etl.csv_source import ExportReader
+from etl.export_file import ExportError
 from etl.ingest import ingest_day
 from etl.storage import QUARANTINE, TRACE, Lake
 from tests.conftest import HEADER, csv_bytes, row
@@ -161,7 +162,11 @@ def test_header_only_gives_an_empty_partition(cfg, export):
     (lambda export: export(raw=b""), "empty file"),
     (lambda export: export([row()], header=[h for h in HEADER if h != "Direction"]),
      "missing required column 'Direction'"),
-    (lambda export: export(raw=b"\xff\xfeR\x00e\x00c\x00\r\n"), "header is not valid UTF-8"),
+    (lambda export: export(raw=b"Received,Sender\xffAddress\r\n"), "header is not valid UTF-8"),
+    (lambda export: export(raw="Received,SenderAddress\r\n".encode("utf-16-le")[:-1]), "inside a UTF-16 character"),
+    (lambda export: export(raw=b"#TYPE System.Management.Automation.PSCustomObject\r\n"), "empty header line"),
+    (lambda export: export(raw=b"Date,Sender,To\r\n"),
+     "missing required column 'SenderAddress'; 'RecipientAddress'; 'Direction' [(]or Directionality[)]$"),
     (lambda export: export(raw=__import__("gzip").compress(csv_bytes([row()] * 2000))[:-200],
                            name="trace_2026-11-09.csv.gz"), "truncated or corrupt gzip"),
 ])

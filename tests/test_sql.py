@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from etl import sql
-from etl.contract import STATUSES, TLS_SPELLINGS
+from etl.contract import DIRECTION_SPELLINGS, STATUSES, TLS_SPELLINGS
 from etl.duck import connect, run
 from etl.warehouse import ensure_schema
 
@@ -119,16 +119,36 @@ def test_record_checks(con):
         {**BASE, "source_line": 8, "received": "2026-11-09T10:00:00Z", "size": "ten"},
         {**BASE, "source_line": 9, "received": "09/11/2026 10:00"},
         {**BASE, "source_line": 10, "received": "2026-11-09T00:00:00Z"},  # same fields as line 2
+        # Exchange spellings: en-US times as PowerShell writes them, historical-search directions
+        {**BASE, "source_line": 11, "received": "11/9/2026 8:15:02 AM", "direction": "Originating",
+         "tls_version": "SP_PROT_TLS1_0_SERVER"},
+        {**BASE, "source_line": 12, "received": "11/09/2026 12:05:11 AM", "direction": "2"},
+        {**BASE, "source_line": 13, "received": "11/9/2026 12:05:11 PM", "direction": "IntraOrg"},
+        {**BASE, "source_line": 14, "received": "11/9/2026 13:05:11 PM", "direction": "Incoming"},
+        {**BASE, "source_line": 15, "received": "11/10/2026 12:00:00 AM", "direction": "1"},
+        {**BASE, "source_line": 16, "received": "2026-11-09T10:00:00Z", "direction": "3"},
     ]))
-    params = {"day_start": datetime(2026, 11, 9, tzinfo=UTC), "day_end": datetime(2026, 11, 10, tzinfo=UTC),
-              "tls_spellings": list(TLS_SPELLINGS), "statuses": list(STATUSES)}
-    out = _dicts(con.execute(sql.load("record_checks"), params))
-    assert [r["source_line"] for r in out] == list(range(2, 11))  # lines up with the batch
+    out = _dicts(con.execute(sql.load("record_checks"), record_check_params()))
+    assert [r["source_line"] for r in out] == list(range(2, 17))  # lines up with the batch
     assert [r["reject_reason"] for r in out] == [
-        None, None, None, "unknown_direction", "outside_day", "missing_recipient", "bad_size", "bad_timestamp", None]
+        None, None, None, "unknown_direction", "outside_day", "missing_recipient", "bad_size", "bad_timestamp", None,
+        None, None, None, "bad_timestamp", "outside_day", "unknown_direction"]
+    assert [r["direction_normalized"] for r in out] == [
+        "inbound"] * 3 + [None] + ["inbound"] * 5 + ["outbound", "outbound", "internal", "inbound", "inbound", None]
+    assert [r["received_at"] for r in out][9:12] == [
+        datetime(2026, 11, 9, 8, 15, 2, tzinfo=UTC), datetime(2026, 11, 9, 0, 5, 11, tzinfo=UTC),
+        datetime(2026, 11, 9, 12, 5, 11, tzinfo=UTC)]
+    assert out[1]["received_at"] == datetime(2026, 11, 9, 10, 0, 0, 123456, tzinfo=UTC)
     assert [r["tls_unrecognised"] for r in out][:3] == [False, False, True]
+    assert out[9]["tls_unrecognised"] is False  # an SChannel name
     assert [r["status_unrecognised"] for r in out][:3] == [False, False, True]
     assert out[0]["row_hash"] == out[8]["row_hash"] != out[1]["row_hash"]
+
+
+def record_check_params():
+    return {"day_start": datetime(2026, 11, 9, tzinfo=UTC), "day_end": datetime(2026, 11, 10, tzinfo=UTC),
+            "tls_spellings": list(TLS_SPELLINGS), "statuses": list(STATUSES),
+            "direction_spellings": list(DIRECTION_SPELLINGS), "directions": list(DIRECTION_SPELLINGS.values())}
 
 
 def _staged(tmp_path, table):
@@ -152,12 +172,17 @@ def test_duplicate_rows_keeps_the_earliest_occurrence_and_compares_every_field(c
 
 
 def test_lake_trace_types_normalises_and_drops_duplicates(con, tmp_path):
-    params = _staged(tmp_path, _text_table([
+    text = _text_table([
         {**BASE, "source_line": 2, "received": "2026-11-09T01:30:00+01:00", "connector_name": " Partner A ",
          "tls_version": "No TLS", "size": "", "subject": "secret"},
         {**BASE, "source_line": 3, "received": "2026-11-09 10:00:00", "tls_version": "", "sender_address": ""},
         {**BASE, "source_line": 4, "received": "2026-11-09 10:00:00"},
-    ]))
+    ])
+    # what sql/record_checks.sql read in them
+    text = text.append_column("received_at", pa.array(
+        [datetime(2026, 11, 9, 0, 30), datetime(2026, 11, 9, 10), datetime(2026, 11, 9, 10)],
+        pa.timestamp("us", tz="UTC"))).append_column("direction_normalized", pa.array(["inbound"] * 3))
+    params = _staged(tmp_path, text)
     run(con, "create temp table duplicate_rows as select 'f.csv' as source_file, 4::bigint as source_line")
     out = _dicts(con.execute(sql.load("lake_trace") + " order by source_line", {
         **params, "tls_spellings": list(TLS_SPELLINGS), "tls_buckets": list(TLS_SPELLINGS.values())}))

@@ -1,0 +1,103 @@
+"""Connector rules for sources that do not name connectors themselves (Postfix logs).
+
+A TOML file of `[[connector]]` tables, each with a name, a direction (inbound rules are
+matched on the sending client, outbound rules on the relay) and hostname globs and/or
+CIDR blocks (IPv4 and IPv6). The first rule that matches wins; no match = no connector.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .export_file import ExportError
+
+RULE_KEYS = {"name", "direction", "hosts", "ips"}
+
+
+@dataclass(frozen=True)
+class ConnectorRule:
+    name: str
+    direction: str
+    hosts: tuple[str, ...]
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
+    def matches(self, host: str | None, ip: str | None) -> bool:
+        if host and any(fnmatch.fnmatchcase(host.lower(), pattern) for pattern in self.hosts):
+            return True
+        address = parse_ip(ip)
+        return address is not None and any(address in network for network in self.networks)
+
+
+def parse_ip(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """An address as Postfix logs it (`203.0.113.5`, `2001:db8::1`, `ipv6:2001:db8::1`), else None."""
+    if not text:
+        return None
+    try:
+        address = ipaddress.ip_address(text.removeprefix("ipv6:").removeprefix("IPv6:"))
+    except ValueError:
+        return None
+    return address.ipv4_mapped or address if isinstance(address, ipaddress.IPv6Address) else address
+
+
+@dataclass(frozen=True)
+class ConnectorRules:
+    rules: tuple[ConnectorRule, ...] = ()
+    source: str = ""  # the file they came from, for the load manifest
+
+    def match(self, direction: str, host: str | None, ip: str | None) -> str | None:
+        for rule in self.rules:
+            if rule.direction == direction and rule.matches(host, ip):
+                return rule.name
+        return None
+
+
+def load_rules(path: Path | None) -> ConnectorRules:
+    """Read and check a connectors file; a mistake is one line naming the file and the rule."""
+    if path is None:
+        return ConnectorRules()
+    path = Path(path)
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ExportError(f"{path}: connectors file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ExportError(f"{path.name}: not valid TOML ({exc})") from None
+    unknown = set(document) - {"connector"}
+    if unknown:
+        raise ExportError(f"{path.name}: unknown table {sorted(unknown)[0]!r}; expected [[connector]] entries")
+    entries = document.get("connector", [])
+    if not isinstance(entries, list):
+        raise ExportError(f"{path.name}: 'connector' must be an array of tables ([[connector]])")
+    return ConnectorRules(tuple(_rule(path.name, number, entry) for number, entry in enumerate(entries, 1)),
+                          str(path))
+
+
+def _rule(file_name: str, number: int, entry: dict) -> ConnectorRule:
+    def fail(problem: str):
+        label = f"connector {number}" + (f" ({entry['name']})" if isinstance(entry.get("name"), str) else "")
+        raise ExportError(f"{file_name}: {label}: {problem}")
+
+    if unknown := set(entry) - RULE_KEYS:
+        fail(f"unknown key {sorted(unknown)[0]!r} (expected {', '.join(sorted(RULE_KEYS))})")
+    name = entry.get("name")
+    if not isinstance(name, str) or not name.strip():
+        fail("'name' must be a non-empty string")
+    if entry.get("direction") not in ("inbound", "outbound"):
+        fail("'direction' must be \"inbound\" or \"outbound\"")
+    hosts, ips = entry.get("hosts", []), entry.get("ips", [])
+    for key, values in (("hosts", hosts), ("ips", ips)):
+        if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() for v in values):
+            fail(f"{key!r} must be a list of non-empty strings")
+    if not hosts and not ips:
+        fail("give 'hosts' or 'ips' (or both): a rule without either matches nothing")
+    networks = []
+    for value in ips:
+        try:
+            networks.append(ipaddress.ip_network(value.strip(), strict=False))
+        except ValueError:
+            fail(f"'ips' entry {value!r} is not an address or CIDR block")
+    return ConnectorRule(name.strip(), entry["direction"], tuple(h.strip().lower() for h in hosts), tuple(networks))

@@ -1,0 +1,264 @@
+"""Postfix mail logs -> trace records: one per recipient per final delivery line.
+
+Postfix logs a message in pieces, by several processes whose lines interleave:
+  smtpd[pid]    connect from HOST[IP] / ... TLS connection established from HOST[IP]: TLSv1.3 ...
+                QUEUEID: client=HOST[IP][, sasl_method=..., sasl_username=...]
+  pickup        QUEUEID: uid=N from=<user>          (local submission)
+  cleanup       QUEUEID: message-id=<...>
+  qmgr          QUEUEID: from=<sender>, size=N, nrcpt=N (queue active) / QUEUEID: removed
+  smtp[pid]     ... TLS connection established to HOST[IP]:PORT: TLSv1.2 with cipher C ...
+                QUEUEID: to=<rcpt>, relay=HOST[IP]:PORT, [conn_use=N, ]delay=..., status=sent (...)
+  local, virtual, lmtp, pipe: QUEUEID: to=<rcpt>, relay=..., status=sent (...)
+`PostfixTracker` keeps the state these lines build (per receiving session, per sending
+process, per queue id) and turns each final delivery line (sent -> Delivered, bounced ->
+Failed) of the day being loaded into one record with the trace contract's fields. State is
+built from every line, the day's or not, so a message received before midnight and
+delivered after still knows where it came from.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, tzinfo
+
+from .connectors import ConnectorRules
+from .export_file import Reject
+
+MONTHS = {name: number for number, name in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+
+# `Nov 20 08:01:02 host program[pid]: message` or `2026-11-20T08:01:02.123456+00:00 host ...`
+SYSLOG_LINE = re.compile(
+    r"(?:(?P<iso>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:[Zz]|[+-]\d\d:?\d\d)?)"
+    r"|(?P<month>[A-Z][a-z]{2}) {1,2}(?P<day>\d{1,2}) (?P<clock>\d\d:\d\d:\d\d))"
+    r" (?P<host>\S+) (?P<program>[^\s\[:]+)(?:\[(?P<pid>\d+)\])?: (?P<message>.*)"
+)
+QUEUED = re.compile(r"(?P<qid>[0-9A-Za-z]{6,}): (?P<text>.*)")
+CLIENT_AT = r"(?P<host>[^\[\s]*)\[(?P<ip>[^\]]*)\]"
+CONNECT = re.compile(r"connect from " + CLIENT_AT)
+TLS_FROM = re.compile(r"(?:\S+ )?TLS connection established from " + CLIENT_AT
+                      + r": (?P<protocol>\S+) with cipher (?P<cipher>\S+)")
+TLS_TO = re.compile(r"(?:\S+ )?TLS connection established to " + CLIENT_AT
+                    + r":(?P<port>\d+): (?P<protocol>\S+) with cipher (?P<cipher>\S+)")
+CLIENT = re.compile(r"client=" + CLIENT_AT + r"(?P<rest>.*)")
+DELIVERY = re.compile(r"to=<(?P<to>[^>]*)>(?P<fields>.*?), status=(?P<status>\w+)")
+FIELD = re.compile(r", (\w+)=([^,]*)")
+RELAY = re.compile(r"(?P<host>[^\[]*)\[(?P<ip>[^\]]*)\](?::(?P<port>\d+))?")
+FROM = re.compile(r"from=<(?P<sender>[^>]*)>(?:, size=(?P<size>\d+))?")
+
+SENDING_AGENTS = {"smtp"}
+LOCAL_AGENTS = {"local", "virtual", "lmtp", "pipe"}
+FINAL_STATUSES = {"sent": "Delivered", "bounced": "Failed"}
+
+
+@dataclass
+class _Session:
+    """A receiving (smtpd) session: one client connection."""
+
+    host: str
+    ip: str
+    tls: str | None = None
+    cipher: str | None = None
+
+
+@dataclass
+class _Connection:
+    """A sending (smtp) process's connection to a relay."""
+
+    relay: tuple[str, str, str]
+    tls: str | None
+    cipher: str | None
+    queue_id: str | None = None  # the message it carries (others come with conn_use=N)
+
+
+@dataclass
+class _Message:
+    origin: str | None = None  # smtpd, pickup or bounce
+    authenticated: bool = False
+    client_host: str | None = None
+    client_ip: str | None = None
+    tls: str | None = None
+    cipher: str | None = None
+    sender: str | None = None
+    size: str | None = None
+    message_id: str | None = None
+
+
+@dataclass
+class Delivery:
+    """One record: the contract's fields as text, the log line it comes from."""
+
+    line: int
+    raw: str
+    fields: dict[str, str]
+
+
+@dataclass
+class PostfixTracker:
+    day: date
+    connectors: ConnectorRules = field(default_factory=ConnectorRules)
+    tls_logging: bool = True  # smtpd/smtp_tls_loglevel >= 1: no TLS line means no TLS
+    timezone: tzinfo = UTC  # of classic syslog timestamps, which carry none
+    stats: Counter[str] = field(default_factory=Counter)
+    _sessions: dict[tuple, _Session] = field(default_factory=dict)
+    _connections: dict[tuple, _Connection] = field(default_factory=dict)
+    _messages: dict[tuple, _Message] = field(default_factory=dict)
+
+    def feed(self, number: int, line: str, source_file: str) -> Delivery | Reject | None:
+        """Take one log line (without its newline); a record or a reject when it ends a delivery."""
+        self.stats["lines"] += 1
+        if not line.strip():
+            self.stats["lines_blank"] += 1
+            return None
+        match = SYSLOG_LINE.fullmatch(line)
+        when = self._time(match) if match else None
+        if when is None:
+            return Reject(source_file, number, "unparseable_line", line)
+        program = match["program"]
+        head, _, service = program.rpartition("/")
+        if not head.startswith("postfix"):
+            self.stats["lines_other_programs"] += 1
+            return None
+        on_day = when.astimezone(UTC).date() == self.day
+        if not on_day:
+            self.stats["lines_other_days"] += 1
+        process = (match["host"], program, match["pid"])
+        message = match["message"]
+        queued = QUEUED.match(message)
+        if queued is None or queued["qid"] == "NOQUEUE":
+            self._session_line(service, process, message)
+            return None
+        key = (match["host"], queued["qid"])
+        text = queued["text"]
+        if text.startswith("to=<") and ("status=" in text):
+            return self._delivery(number, line, source_file, service, process, key, text, when, on_day)
+        self._message_line(service, process, key, text)
+        return None
+
+    # -- lines that build state --------------------------------------------------------
+    def _session_line(self, service: str, process: tuple, message: str) -> None:
+        if service == "smtpd":
+            if message.startswith("connect from "):
+                connect = CONNECT.match(message)
+                if connect:  # a new session: nothing carries over from the process's last one
+                    self._sessions[process] = _Session(connect["host"], connect["ip"])
+            elif message.startswith("disconnect from "):
+                self._sessions.pop(process, None)
+            elif (tls := TLS_FROM.match(message)) and (session := self._sessions.get(process)):
+                session.tls, session.cipher = tls["protocol"], tls["cipher"]
+        elif service in SENDING_AGENTS and (tls := TLS_TO.match(message)):
+            relay = (tls["host"].lower(), tls["ip"], tls["port"])
+            self._connections[process] = _Connection(relay, tls["protocol"], tls["cipher"])
+
+    def _message_line(self, service: str, process: tuple, key: tuple, text: str) -> None:
+        if service == "qmgr":
+            if text == "removed":
+                self._messages.pop(key, None)
+            elif sender := FROM.match(text):
+                message = self._messages.setdefault(key, _Message())
+                message.sender = sender["sender"]
+                message.size = sender["size"] or message.size
+        elif service == "cleanup" and text.startswith("message-id="):
+            self._messages.setdefault(key, _Message()).message_id = text.removeprefix("message-id=").strip()
+        elif service == "smtpd" and (client := CLIENT.match(text)):
+            message = self._messages.setdefault(key, _Message())
+            message.origin, message.client_host, message.client_ip = "smtpd", client["host"], client["ip"]
+            message.authenticated = "sasl_username=" in client["rest"]
+            session = self._sessions.get(process)
+            if session is None or session.ip != client["ip"]:
+                message.tls = "unknown"  # the session began before this log: its TLS line is not here
+            else:
+                message.tls = session.tls or ("none" if self.tls_logging else "unknown")
+                message.cipher = session.cipher
+        elif service == "pickup" and "from=<" in text:
+            self._messages.setdefault(key, _Message()).origin = "pickup"
+        elif service == "bounce" and "notification:" in text:
+            # `QID: sender non-delivery notification: NEWQID`: the bounce is a new, local message
+            new_qid = text.rpartition(" ")[2]
+            self._messages.setdefault((key[0], new_qid), _Message()).origin = "bounce"
+
+    # -- delivery lines -----------------------------------------------------------------
+    def _delivery(self, number, line, source_file, service, process, key, text, when, on_day):
+        delivery = DELIVERY.match(text)
+        if delivery is None:
+            return Reject(source_file, number, "unparseable_delivery", line) if on_day else None
+        status = delivery["status"]
+        fields = dict(FIELD.findall(delivery["fields"]))
+        relay = RELAY.fullmatch(fields.get("relay", ""))
+        relay_key = (relay["host"].lower(), relay["ip"], relay["port"]) if relay else None
+        tls = cipher = None
+        if service in SENDING_AGENTS:
+            tls, cipher = self._sending_tls(process, key[1], relay_key, fields)
+        if not on_day:
+            return None
+        if status == "deferred":
+            self.stats["deferred"] += 1
+            return None
+        if status not in FINAL_STATUSES or service not in SENDING_AGENTS | LOCAL_AGENTS:
+            self.stats["deliveries_not_counted"] += 1  # e.g. the error or discard agents, status=expired
+            return None
+        message = self._messages.get(key) or _Message()
+        if service in SENDING_AGENTS:
+            direction = "Outbound"
+            connector = self.connectors.match("outbound", relay["host"], relay["ip"]) if relay else None
+            to_ip = relay["ip"] if relay else ""
+        else:
+            if message.origin is None:
+                return Reject(source_file, number, "unknown_origin", line)  # received before this log began
+            inbound = message.origin == "smtpd" and not message.authenticated
+            direction = "Inbound" if inbound else "Internal"
+            connector = self.connectors.match("inbound", message.client_host, message.client_ip) if inbound else None
+            tls, cipher = (message.tls, message.cipher) if message.origin == "smtpd" else ("unknown", None)
+            to_ip = ""
+        self.stats["records"] += 1
+        return Delivery(number, line, {
+            "Received": when.astimezone(UTC).isoformat(),
+            "SenderAddress": message.sender or "",
+            "RecipientAddress": delivery["to"],
+            "Direction": direction,
+            "ConnectorName": connector or "",
+            "TlsVersion": tls or "unknown",
+            "TlsCipher": cipher or "",
+            "Status": FINAL_STATUSES[status],
+            "FromIP": message.client_ip or "",
+            "ToIP": to_ip,
+            "Size": message.size or "",
+            "MessageId": message.message_id or "",
+            "MessageTraceId": key[1],
+        })
+
+    def _sending_tls(self, process, queue_id, relay_key, fields) -> tuple[str, str | None]:
+        """TLS of an smtp delivery: that of the process's connection to the same relay, when this
+        delivery rides on it (a recipient of the message it carries, or conn_use=N reuse)."""
+        if relay_key is None:
+            return "unknown", None  # relay=none: no connection was made; nothing crossed the wire
+        connection = self._connections.get(process)
+        if connection is not None and connection.relay == relay_key and (
+                "conn_use" in fields or connection.queue_id in (None, queue_id)):
+            connection.queue_id = queue_id
+            return connection.tls or self._no_tls_line, connection.cipher
+        # a new connection with no TLS line of its own
+        self._connections[process] = _Connection(relay_key, None, None, queue_id)
+        return self._no_tls_line, None
+
+    @property
+    def _no_tls_line(self) -> str:
+        return "none" if self.tls_logging else "unknown"
+
+    def _time(self, match: re.Match) -> datetime | None:
+        try:
+            if match["iso"]:
+                when = datetime.fromisoformat(match["iso"])
+                return when if when.tzinfo else when.replace(tzinfo=self.timezone)
+            month = MONTHS.get(match["month"])
+            if month is None:
+                return None
+            # classic syslog times carry no year: the one of the day loaded, or the next or previous
+            # when the line is from the other side of a new year
+            year = self.day.year + (month - self.day.month < -6) - (month - self.day.month > 6)
+            hour, minute, second = (int(part) for part in match["clock"].split(":"))
+            return datetime(year, month, int(match["day"]), hour, minute, second, tzinfo=self.timezone)
+        except ValueError:
+            return None
