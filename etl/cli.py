@@ -18,6 +18,7 @@ from .export_file import ExportError
 from .mail import DeliveryError
 from .quality import DataQualityError
 from .report import ReportError
+from .sources import FORMATS, SourceOptions
 from .warehouse import ReconciliationError
 
 USER_ERRORS = (ExportError, DataQualityError, ReconciliationError, ReportError, ArchiveError, DeliveryError,
@@ -53,6 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--date", type=_day, required=True)
     ingest.add_argument("--json", action="store_true", help="print the load counts as JSON")
     ingest.add_argument("files", nargs="*", type=Path, help="exports to load (default: the landing folder's)")
+    ingest.add_argument("--source", choices=FORMATS, default=None,
+                        help="what the files are: csv (trace exports, Exchange's too), postfix (mail logs) or "
+                             "auto, detected per file (default: $MAILFLOW_SOURCE or auto)")
+    ingest.add_argument("--connectors", type=Path, default=None,
+                        help="connector rules (TOML) for Postfix logs (default: $MAILFLOW_CONNECTORS or "
+                             "$MAILFLOW_HOME/connectors.toml)")
+    ingest.add_argument("--no-tls-logging", action="store_true",
+                        help="Postfix does not log TLS sessions: a missing TLS line means unknown, not none")
+    ingest.add_argument("--log-timezone", default=None,
+                        help="time zone of classic syslog timestamps (default: $MAILFLOW_LOG_TIMEZONE or UTC)")
 
     aggregate = commands.add_parser("aggregate", help="rebuild one day of warehouse aggregates from the lake")
     aggregate.add_argument("--date", type=_day, required=True)
@@ -213,13 +224,24 @@ def _run(args) -> int:
         from .warehouse import rebuild_day
 
         cfg = settings()
-        result = ingest_day(cfg, args.date, args.files or None)
+        defaults = SourceOptions.from_settings(cfg)
+        options = SourceOptions(
+            format=args.source or defaults.format,
+            connectors=args.connectors or defaults.connectors,
+            tls_logging=defaults.tls_logging and not args.no_tls_logging,
+            timezone=args.log_timezone or defaults.timezone,
+        )
+        result = ingest_day(cfg, args.date, args.files or None, options)
         rebuild_day(cfg, args.date)
         if args.json:
             print(json.dumps(result.summary()))
         else:
             print(f"{result.date}: read {result.rows_read}, loaded {result.rows_loaded}, "
                   f"quarantined {result.rows_quarantined}, duplicates removed {result.duplicates_removed}")
+            for source in result.sources:
+                if source["format"] == "postfix":
+                    print(f"{source['file']}: " + ", ".join(
+                        f"{count} {name.replace('_', ' ')}" for name, count in source["lines"].items()))
             for name, count in result.warnings.items():
                 print(f"warning: {count} rows with {name.replace('_', ' ')}", file=sys.stderr)
         return 0

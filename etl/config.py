@@ -29,6 +29,10 @@ class Settings:
     memory_limit: str
     no_tls_pct: float
     tls10_pct: float
+    source_format: str = "auto"
+    connectors_file: Path | None = None
+    postfix_tls_logging: bool = True
+    log_timezone: str = "UTC"
 
     @property
     def lake(self) -> Path:
@@ -52,4 +56,20 @@ def settings() -> Settings:
         # report insights fire strictly above these shares
         no_tls_pct=_float("MAILFLOW_NO_TLS_PCT", 25.0),
         tls10_pct=_float("MAILFLOW_TLS10_PCT", 50.0),
+        # what the exports are: auto (per file), csv or postfix
+        source_format=os.environ.get("MAILFLOW_SOURCE") or "auto",
+        # connector rules for Postfix logs; $MAILFLOW_HOME/connectors.toml when there is one
+        connectors_file=_connectors_file(home),
+        # 0 when Postfix does not log TLS sessions: then a missing TLS line means unknown, not none
+        postfix_tls_logging=os.environ.get("MAILFLOW_POSTFIX_TLS_LOGGING", "1") != "0",
+        # time zone of classic syslog timestamps (Nov 20 08:01:02), which carry none
+        log_timezone=os.environ.get("MAILFLOW_LOG_TIMEZONE") or "UTC",
     )
+
+
+def _connectors_file(home: Path) -> Path | None:
+    configured = os.environ.get("MAILFLOW_CONNECTORS")
+    if configured:
+        return Path(configured).resolve()
+    default = home / "connectors.toml"
+    return default if default.is_file() else None

@@ -24,10 +24,10 @@ import pyarrow.parquet as pq
 from . import sql
 from .config import Settings
 from .contract import DIRECTION_SPELLINGS, STATUSES, TLS_SPELLINGS
-from .csv_source import ExportReader
 from .duck import connect, run
 from .export_file import ExportError, Reject
 from .prefetch import prefetch
+from .sources import SourceOptions, open_readers
 from .storage import LOAD_MANIFEST, QUARANTINE, TRACE, Lake, write_json_atomic
 
 LAKE_SCHEMA_VERSION = 1
@@ -93,12 +93,15 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def ingest_day(settings: Settings, day: date, files: list[Path] | None = None) -> LoadResult:
-    """Load `files` (default: the day's exports in the landing folder) as the partition for `day`."""
+def ingest_day(settings: Settings, day: date, files: list[Path] | None = None,
+               options: SourceOptions | None = None) -> LoadResult:
+    """Load `files` (default: the day's exports in the landing folder) as the partition for `day`;
+    `options` say what the files are (default: from the settings, format detected per file)."""
     lake = Lake(settings)
     files = [Path(f) for f in files] if files else lake.landing_files(day)
     if not files:
-        raise ExportError(f"no export for {day} in {settings.landing} (expected trace_{day}.csv or .csv.gz)")
+        raise ExportError(f"no export for {day} in {settings.landing} "
+                          f"(expected trace_{day}.csv, .csv.gz, .log or .log.gz)")
     for path in files:
         if not path.is_file():
             raise ExportError(f"{path}: no such file")
@@ -109,7 +112,8 @@ def ingest_day(settings: Settings, day: date, files: list[Path] | None = None) -
     with lake.lock(f"day-{day.isoformat()}"):
         staging = lake.staging_dir()
         try:
-            result = _load_into(staging, settings, day, files)
+            readers = open_readers(files, day, options or SourceOptions.from_settings(settings))
+            result = _load_into(staging, settings, day, readers)
             lake.publish(staging / QUARANTINE, lake.partition(QUARANTINE, day))
             lake.publish(staging / TRACE, lake.partition(TRACE, day))
         finally:
@@ -117,7 +121,7 @@ def ingest_day(settings: Settings, day: date, files: list[Path] | None = None) -
     return result
 
 
-def _load_into(staging: Path, settings: Settings, day: date, files: list[Path]) -> LoadResult:
+def _load_into(staging: Path, settings: Settings, day: date, readers: list) -> LoadResult:
     for folder in (TRACE, QUARANTINE, "spill"):
         (staging / folder).mkdir()
     result = LoadResult(date=day.isoformat())
@@ -142,16 +146,15 @@ def _load_into(staging: Path, settings: Settings, day: date, files: list[Path]) 
         # DuckDB scans it natively: in parallel, within its memory limit, joins and all.
         with pq.ParquetWriter(staged_file, STAGED_SCHEMA, compression="none", use_dictionary=False,
                               write_statistics=False) as accepted:
-            for path in files:
-                reader = ExportReader(path)
+            for reader in readers:
                 for batch in prefetch(reader.batches()):
                     structural.extend(batch.rejects)
                     if batch.table.num_rows:
-                        table, refused, flags = check(batch.table, path.name, reader.raw_text)
+                        table, refused, flags = check(batch.table, reader.name, reader.raw_text)
                         accepted.write_table(table)
                         structural.extend(refused)
                         warnings.update(flags)
-                result.sources.append({"file": path.name, "sha256": reader.sha256, "bytes": reader.size,
+                result.sources.append({"file": reader.name, "sha256": reader.sha256, "bytes": reader.size,
                                        "records": reader.records, **reader.source_stats()})
                 result.rows_read += reader.records
 

@@ -113,12 +113,12 @@ class PostfixTracker:
             self.stats["lines_blank"] += 1
             return None
         match = SYSLOG_LINE.fullmatch(line)
-        when = self._time(match) if match else None
+        when = line_time(match, self.day, self.timezone) if match else None
         if when is None:
             return Reject(source_file, number, "unparseable_line", line)
         program = match["program"]
-        head, _, service = program.rpartition("/")
-        if not head.startswith("postfix"):
+        service = program.rpartition("/")[2]
+        if not is_postfix_program(program):
             self.stats["lines_other_programs"] += 1
             return None
         on_day = when.astimezone(UTC).date() == self.day
@@ -247,18 +247,34 @@ class PostfixTracker:
     def _no_tls_line(self) -> str:
         return "none" if self.tls_logging else "unknown"
 
-    def _time(self, match: re.Match) -> datetime | None:
-        try:
-            if match["iso"]:
-                when = datetime.fromisoformat(match["iso"])
-                return when if when.tzinfo else when.replace(tzinfo=self.timezone)
-            month = MONTHS.get(match["month"])
-            if month is None:
-                return None
-            # classic syslog times carry no year: the one of the day loaded, or the next or previous
-            # when the line is from the other side of a new year
-            year = self.day.year + (month - self.day.month < -6) - (month - self.day.month > 6)
-            hour, minute, second = (int(part) for part in match["clock"].split(":"))
-            return datetime(year, month, int(match["day"]), hour, minute, second, tzinfo=self.timezone)
-        except ValueError:
+
+def line_time(match: re.Match, day: date, timezone: tzinfo = UTC) -> datetime | None:
+    """The time of a SYSLOG_LINE match, or None when it is not a real time."""
+    try:
+        if match["iso"]:
+            when = datetime.fromisoformat(match["iso"])
+            return when if when.tzinfo else when.replace(tzinfo=timezone)
+        month = MONTHS.get(match["month"])
+        if month is None:
             return None
+        # classic syslog times carry no year: that of the day loaded, or the one before or after
+        # when the line is from the other side of a new year
+        year = day.year + (month - day.month < -6) - (month - day.month > 6)
+        hour, minute, second = (int(part) for part in match["clock"].split(":"))
+        return datetime(year, month, int(match["day"]), hour, minute, second, tzinfo=timezone)
+    except ValueError:
+        return None
+
+
+def first_time(text: str, day: date, timezone: tzinfo = UTC) -> datetime | None:
+    """The time of the first Postfix line in `text` (the start of a file), to order files by."""
+    for line in text.splitlines():
+        match = SYSLOG_LINE.fullmatch(line)
+        if match and is_postfix_program(match["program"]):
+            return line_time(match, day, timezone)
+    return None
+
+
+def is_postfix_program(program: str) -> bool:
+    """`postfix/smtpd`, `postfix/submission/smtpd`, `postfix-out/smtp`: a Postfix daemon's syslog name."""
+    return program.rpartition("/")[0].startswith("postfix")

@@ -26,6 +26,9 @@ QUARANTINE = "quarantine"
 LOAD_MANIFEST = "_load.json"
 
 
+LANDING_SUFFIXES = (".csv", ".csv.gz", ".log", ".log.gz")
+
+
 class Lake:
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -44,7 +47,7 @@ class Lake:
         return path
 
     def landing_files(self, day: date) -> list[Path]:
-        """The day's exports in the landing folder: trace_D.csv, trace_D.csv.gz, trace_D_*.csv..."""
+        """The day's exports in the landing folder: trace_D.csv, trace_D_*.csv.gz, trace_D.log (Postfix)..."""
         landing = self.settings.landing
         if not landing.is_dir():
             return []
@@ -54,7 +57,7 @@ class Lake:
             for p in landing.iterdir()
             if p.is_file()
             and (p.name.startswith(stem + ".") or p.name.startswith(stem + "_"))
-            and (p.name.endswith(".csv") or p.name.endswith(".csv.gz"))
+            and p.name.endswith(LANDING_SUFFIXES)
         )
 
     def landing_days(self) -> set[date]:

@@ -213,7 +213,7 @@ def test_line_numbers_hold_whatever_the_chunking(cfg, export, monkeypatch, chunk
     rows = [row(message_id=f"<{i}@x>", subject="a\nb" if i % 7 == 0 else "s") for i in range(n)]
     rows[ragged] = rows[ragged][:5]
     path = export(rows)
-    monkeypatch.setattr("etl.ingest.ExportReader", lambda p: ExportReader(p, chunk_bytes=chunk_bytes))
+    monkeypatch.setattr("etl.sources.ExportReader", lambda p: ExportReader(p, chunk_bytes=chunk_bytes))
     result = ingest_day(cfg, DAY, [path])
     # row i starts on line 2 + i + (rows before it whose subject spans two lines)
     expected = {i: 2 + i + sum(1 for j in range(i) if j % 7 == 0) for i in range(n)}

@@ -1,0 +1,101 @@
+"""Read a Postfix log file as batches of trace records, for the same ingest as CSV exports.
+
+The readers of one load share one PostfixTracker and are read oldest file first, so that a
+message received in `mail.log.1` and delivered in `mail.log` is followed across the two.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+
+from .contract import ALL_COLUMNS, UNSTORED_COLUMNS
+from .export_file import Batch, ExportStream, Reject, open_export
+from .postfix_log import Delivery, PostfixTracker
+
+READ_BYTES = 8 * 1024 * 1024
+BATCH_ROWS = 100_000
+COLUMNS = [name for name in ALL_COLUMNS if name not in UNSTORED_COLUMNS]
+
+
+class PostfixReader:
+    """Reads one Postfix log. Iterate `batches()`; afterwards `sha256`, `size`, `records` are set."""
+
+    def __init__(self, path: Path, tracker: PostfixTracker):
+        self.path = Path(path)
+        self.name = self.path.name
+        self.tracker = tracker
+        self.records = 0  # deliveries turned into records, and rejected lines
+        self.stats: Counter[str] = Counter()
+        self._stream: ExportStream | None = None
+
+    @property
+    def sha256(self) -> str:
+        assert self._stream is not None
+        return self._stream.sha256
+
+    @property
+    def size(self) -> int:
+        assert self._stream is not None
+        return self._stream.size
+
+    def source_stats(self) -> dict:
+        """What the load manifest records about this file: how its lines were used."""
+        return {"format": "postfix", "encoding": self._stream.encoding if self._stream else "",
+                "lines": dict(sorted(self.stats.items()))}
+
+    def raw_text(self, table: pa.Table) -> list[str]:
+        """The log lines of a batch's records, for the quarantine."""
+        return table["raw"].to_pylist()
+
+    def batches(self) -> Iterator[Batch]:
+        before = Counter(self.tracker.stats)
+        with open_export(self.path) as stream:
+            self._stream = stream
+            deliveries: list[Delivery] = []
+            rejects: list[Reject] = []
+            for number, line in _lines(stream):
+                item = self.tracker.feed(number, line, self.name)
+                if item is None:
+                    continue
+                if isinstance(item, Reject):
+                    rejects.append(item)
+                else:
+                    deliveries.append(item)
+                if len(deliveries) + len(rejects) >= BATCH_ROWS:
+                    yield self._batch(deliveries, rejects)
+                    deliveries, rejects = [], []
+            if deliveries or rejects:
+                yield self._batch(deliveries, rejects)
+            stream.finish()
+        self.stats = Counter(self.tracker.stats)
+        self.stats.subtract(before)
+        self.stats.pop("records", None)
+
+    def _batch(self, deliveries: list[Delivery], rejects: list[Reject]) -> Batch:
+        self.records += len(deliveries) + len(rejects)
+        columns = {name: pa.array([d.fields[name] for d in deliveries], pa.string()) for name in COLUMNS}
+        columns["source_line"] = pa.array([d.line for d in deliveries], pa.int64())
+        columns["raw"] = pa.array([d.raw for d in deliveries], pa.string())
+        return Batch(pa.table(columns), rejects)
+
+
+def _lines(stream: ExportStream) -> Iterator[tuple[int, str]]:
+    """(line number, text without its line ending); bytes that are not UTF-8 become \\xNN."""
+    number = 0
+    carry = b""
+    while True:
+        data = stream.read(READ_BYTES)
+        if not data:
+            break
+        data = carry + data
+        cut = data.rfind(b"\n") + 1
+        carry = data[cut:]
+        for raw in data[:cut].split(b"\n")[:-1]:
+            number += 1
+            yield number, raw.rstrip(b"\r").decode("utf-8", "backslashreplace")
+    if carry:
+        yield number + 1, carry.rstrip(b"\r").decode("utf-8", "backslashreplace")
