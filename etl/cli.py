@@ -107,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("what", choices=["ingest"])
     bench.add_argument("--rows", type=_positive, default=1_000_000)
     bench.add_argument("--workdir", type=Path, default=None)
+    bench.add_argument("--variants", default="utf-8,utf-16,gzip",
+                       help="comma-separated: utf-8 (against DuckDB's copy), utf-16, gzip (against utf-8)")
     return parser
 
 
@@ -316,7 +318,12 @@ def _run(args) -> int:
         print(json.dumps({k: v for k, v in result.__dict__.items()}, indent=2))
         return 1 if result.failed else 0
     if args.command == "bench":
-        from .bench import bench_ingest
+        from .bench import VARIANTS, bench_ingest
 
-        return bench_ingest(args.rows, args.workdir)
+        variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+        unknown = [v for v in variants if v not in VARIANTS]
+        if unknown or not variants:
+            wrong = unknown[0] if unknown else "(none)"
+            raise ValueError(f"unknown variant {wrong!r} (expected {', '.join(VARIANTS)})")
+        return bench_ingest(args.rows, args.workdir, variants=variants)
     raise AssertionError(args.command)
