@@ -32,12 +32,12 @@ def mailflow_daily():
         from etl.storage import Lake
 
         day = data_interval_start.date()
-        files = Lake(settings()).landing_files(day)
+        lake = Lake(settings())
+        files = lake.landing_files(day)
         if not files and pendulum.now("UTC") > data_interval_end + EXPORT_DEADLINE:
             from airflow.sdk.exceptions import AirflowSensorTimeout
 
-            raise AirflowSensorTimeout(
-                f"no export for {day} in {settings().landing} (expected trace_{day}.csv or .csv.gz)")
+            raise AirflowSensorTimeout(lake.no_export_message(day))
         return PokeReturnValue(is_done=bool(files), xcom_value=day.isoformat())
 
     @task

@@ -100,8 +100,7 @@ def ingest_day(settings: Settings, day: date, files: list[Path] | None = None,
     lake = Lake(settings)
     files = [Path(f) for f in files] if files else lake.landing_files(day)
     if not files:
-        raise ExportError(f"no export for {day} in {settings.landing} "
-                          f"(expected trace_{day}.csv, .csv.gz, .log or .log.gz)")
+        raise ExportError(lake.no_export_message(day))
     for path in files:
         if not path.is_file():
             raise ExportError(f"{path}: no such file")

@@ -60,6 +60,11 @@ class Lake:
             and p.name.endswith(LANDING_SUFFIXES)
         )
 
+    def no_export_message(self, day: date) -> str:
+        """What to say when day D has no export: where it was looked for, under which names."""
+        return (f"no export for {day} in {self.settings.landing} "
+                f"(expected trace_{day}.csv, .csv.gz, .log or .log.gz)")
+
     def landing_days(self) -> set[date]:
         """The days that have an export in the landing folder."""
         landing = self.settings.landing

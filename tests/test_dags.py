@@ -122,3 +122,24 @@ def test_weekly_report_params_filter_like_the_widget(airflow_env, tmp_path):
     (eml,) = (home / "outbox").iterdir()  # no SMTP connection configured: the outbox
     message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
     assert message["Subject"].startswith("Mail flow & TLS report 2026-11-10 to 2026-11-10: ")
+
+
+def test_mailflow_daily_loads_postfix_logs_from_the_landing_folder(airflow_env, tmp_path):
+    import gzip
+    import shutil
+
+    from tests.test_postfix import EXPECTED, FIXTURES
+
+    home = tmp_path / "mailflow"
+    (home / "landing").mkdir(parents=True)
+    shutil.copy(FIXTURES / "mail.log", home / "landing" / "trace_2026-11-20.log")
+    rotated = gzip.compress((FIXTURES / "mail.log.1").read_bytes(), mtime=0)
+    (home / "landing" / "trace_2026-11-20_rotated.log.gz").write_bytes(rotated)
+    shutil.copy(FIXTURES / "connectors.toml", home / "connectors.toml")  # the configured default
+    # the fixture quarantines 2 of its 19 records on purpose, above the default 1% gate
+    env = {**airflow_env, "MAILFLOW_HOME": str(home), "MAILFLOW_MAX_QUARANTINED_PCT": "20"}
+    result, _ = harness(env, "test", "mailflow_daily", "2026-11-21T02:00:00+00:00")
+    assert result["state"] == "success", result
+    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+    assert con.execute("select direction, connector, tls_version, messages, bytes from daily_connector_tls "
+                       "order by all").fetchall() == EXPECTED
