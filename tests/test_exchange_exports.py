@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 import duckdb
 import pytest
 
+from etl.contract import COLUMN_ALIASES
 from etl.export_file import detect_encoding
 from etl.ingest import ingest_day
 from etl.storage import QUARANTINE, TRACE, Lake
@@ -178,3 +179,31 @@ def test_a_bad_utf16_code_unit_quarantines_its_record_only(cfg, tmp_path):
     data += lines[5].replace("Hello", "Hel\ud800lo").encode("utf-16-le", "surrogatepass") + b"\r\x00\n\x00"
     result = load(cfg, tmp_path, data)
     assert (result.rows_loaded, result.quarantine_reasons) == (1, {"invalid_utf8": 1})
+
+
+# each contract column under each of its other names, alone: the value lands in the lake column
+LAKE_COLUMN = {"Received": "received_at", "SenderAddress": "sender_address", "RecipientAddress": "recipient_address",
+               "Direction": "direction", "ConnectorName": "connector_name", "TlsVersion": "tls_version_raw",
+               "TlsCipher": "tls_cipher", "Status": "status", "FromIP": "from_ip", "ToIP": "to_ip",
+               "Size": "size_bytes", "MessageId": "message_id", "MessageTraceId": "message_trace_id"}
+VALUES = {"Received": "2026-11-21T07:00:00Z", "SenderAddress": "a@fabrikam.example",
+          "RecipientAddress": "b@contoso.example", "Direction": "Inbound", "ConnectorName": "Partner-Contoso",
+          "TlsVersion": "TLSv1.3", "TlsCipher": "TLS_AES_256_GCM_SHA384", "Status": "Delivered",
+          "FromIP": "203.0.113.1", "ToIP": "198.51.100.1", "Size": "42", "MessageId": "<m@x>",
+          "MessageTraceId": "t-1", "Subject": "secret plans"}
+EXPECTED_VALUE = {**VALUES, "Received": datetime(2026, 11, 21, 7, tzinfo=UTC), "Direction": "inbound", "Size": 42}
+
+
+@pytest.mark.parametrize("column, alias", [
+    (column, alias) for column, aliases in COLUMN_ALIASES.items() for alias in aliases[1:]])
+def test_each_exchange_name_of_a_column_is_read_as_that_column(cfg, tmp_path, column, alias):
+    header = [alias if name == column else name for name in VALUES]
+    body = ",".join(VALUES.values())
+    result = load(cfg, tmp_path, (",".join(header) + "\r\n" + body + "\r\n").encode())
+    assert result.rows_loaded == 1
+    (loaded,) = lake_rows(cfg)
+    if column == "Subject":
+        assert "secret plans" not in json.dumps(loaded, default=str)  # read for duplicates, never stored
+    else:
+        assert loaded[LAKE_COLUMN[column]] == EXPECTED_VALUE[column]
+    assert json.loads(Lake(cfg).load_manifest(DAY).read_text())["sources"][0]["columns"][column] == alias
