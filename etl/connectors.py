@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .export_file import ExportError
@@ -47,12 +47,17 @@ def parse_ip(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address 
 class ConnectorRules:
     rules: tuple[ConnectorRule, ...] = ()
     source: str = ""  # the file they came from, for the load manifest
+    # a log names the same few clients and relays over and over
+    _matched: dict = field(default_factory=dict, compare=False, repr=False)
 
     def match(self, direction: str, host: str | None, ip: str | None) -> str | None:
-        for rule in self.rules:
-            if rule.direction == direction and rule.matches(host, ip):
-                return rule.name
-        return None
+        key = (direction, host, ip)
+        if key not in self._matched:
+            if len(self._matched) > 100_000:
+                self._matched.clear()
+            self._matched[key] = next(
+                (rule.name for rule in self.rules if rule.direction == direction and rule.matches(host, ip)), None)
+        return self._matched[key]
 
 
 def load_rules(path: Path | None) -> ConnectorRules:

@@ -105,6 +105,8 @@ class PostfixTracker:
     _sessions: dict[tuple, _Session] = field(default_factory=dict)
     _connections: dict[tuple, _Connection] = field(default_factory=dict)
     _messages: dict[tuple, _Message] = field(default_factory=dict)
+    _times: dict = field(default_factory=dict)  # timestamp text -> (UTC ISO text, on the day) or None
+    _services: dict[str, str] = field(default_factory=dict)  # syslog program -> Postfix service, "" if none
 
     def feed(self, number: int, line: str, source_file: str) -> Delivery | Reject | None:
         """Take one log line (without its newline); a record or a reject when it ends a delivery."""
@@ -113,15 +115,17 @@ class PostfixTracker:
             self.stats["lines_blank"] += 1
             return None
         match = SYSLOG_LINE.fullmatch(line)
-        when = line_time(match, self.day, self.timezone) if match else None
+        when = self._time(match) if match else None
         if when is None:
             return Reject(source_file, number, "unparseable_line", line)
+        received, on_day = when
         program = match["program"]
-        service = program.rpartition("/")[2]
-        if not is_postfix_program(program):
+        service = self._services.get(program)
+        if service is None:
+            service = self._services[program] = program.rpartition("/")[2] if is_postfix_program(program) else ""
+        if not service:
             self.stats["lines_other_programs"] += 1
             return None
-        on_day = when.astimezone(UTC).date() == self.day
         if not on_day:
             self.stats["lines_other_days"] += 1
         process = (match["host"], program, match["pid"])
@@ -133,7 +137,7 @@ class PostfixTracker:
         key = (match["host"], queued["qid"])
         text = queued["text"]
         if text.startswith("to=<") and ("status=" in text):
-            return self._delivery(number, line, source_file, service, process, key, text, when, on_day)
+            return self._delivery(number, line, source_file, service, process, key, text, received, on_day)
         self._message_line(service, process, key, text)
         return None
 
@@ -180,7 +184,7 @@ class PostfixTracker:
             self._messages.setdefault((key[0], new_qid), _Message()).origin = "bounce"
 
     # -- delivery lines -----------------------------------------------------------------
-    def _delivery(self, number, line, source_file, service, process, key, text, when, on_day):
+    def _delivery(self, number, line, source_file, service, process, key, text, received, on_day):
         delivery = DELIVERY.match(text)
         if delivery is None:
             return Reject(source_file, number, "unparseable_delivery", line) if on_day else None
@@ -214,7 +218,7 @@ class PostfixTracker:
             to_ip = ""
         self.stats["records"] += 1
         return Delivery(number, line, {
-            "Received": when.astimezone(UTC).isoformat(),
+            "Received": received,
             "SenderAddress": message.sender or "",
             "RecipientAddress": delivery["to"],
             "Direction": direction,
@@ -242,6 +246,19 @@ class PostfixTracker:
         # a new connection with no TLS line of its own
         self._connections[process] = _Connection(relay_key, None, None, queue_id)
         return self._no_tls_line, None
+
+    def _time(self, match: re.Match) -> tuple[str, bool] | None:
+        """(the line's UTC time as ISO text, whether it falls on the day loaded); None when it is not a
+        time. Cached by the timestamp's text: a busy log has many lines a second."""
+        stamp = match["iso"] or match.group("month", "day", "clock")
+        if stamp in self._times:
+            return self._times[stamp]
+        if len(self._times) > 100_000:
+            self._times.clear()
+        when = line_time(match, self.day, self.timezone)
+        utc = when.astimezone(UTC) if when else None
+        self._times[stamp] = (utc.isoformat(), utc.date() == self.day) if utc else None
+        return self._times[stamp]
 
     @property
     def _no_tls_line(self) -> str:
