@@ -104,8 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--force", action="store_true", help="reload days whose exports did not change")
 
     bench = commands.add_parser("bench", help="benchmarks")
-    bench.add_argument("what", choices=["ingest"])
-    bench.add_argument("--rows", type=_positive, default=1_000_000)
+    bench.add_argument("what", choices=["ingest", "postfix"])
+    bench.add_argument("--rows", type=_positive, default=1_000_000, help="ingest: rows in the export")
+    bench.add_argument("--messages", type=_positive, default=500_000, help="postfix: messages in the log")
     bench.add_argument("--workdir", type=Path, default=None)
     bench.add_argument("--variants", default="utf-8,utf-16,gzip",
                        help="comma-separated: utf-8 (against DuckDB's copy), utf-16, gzip (against utf-8)")
@@ -318,7 +319,10 @@ def _run(args) -> int:
         print(json.dumps({k: v for k, v in result.__dict__.items()}, indent=2))
         return 1 if result.failed else 0
     if args.command == "bench":
-        from .bench import VARIANTS, bench_ingest
+        from .bench import VARIANTS, bench_ingest, bench_postfix
+
+        if args.what == "postfix":
+            return bench_postfix(args.messages, args.workdir)
 
         variants = tuple(v.strip() for v in args.variants.split(",") if v.strip())
         unknown = [v for v in variants if v not in VARIANTS]

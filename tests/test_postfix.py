@@ -214,3 +214,16 @@ def test_cli_ingest_with_source_postfix(cfg, logs, tmp_path):
     assert "mail.log: 1 deferred, 74 lines, 1 lines other days, 3 lines other programs" in done.stdout
     manifest = json.loads(Lake(cfg).load_manifest(DAY).read_text())
     assert manifest["sources"][1]["format"] == "postfix"
+
+
+def test_the_benchmark_log_loads_whole(cfg, tmp_path):
+    from etl.postfix_sample import write_log
+
+    log = tmp_path / "mail.log"
+    lines = write_log(log, DAY, 300)
+    text = log.read_text()
+    inbound, relayed = text.count("relay=local"), text.count("status=sent (250")
+    result = ingest_day(cfg, DAY, [log], options())
+    assert (result.rows_read, result.rows_quarantined) == (inbound + relayed, 0)
+    assert result.sources[0]["lines"]["lines"] == lines
+    assert result.sources[0]["lines"]["deferred"] == text.count("status=deferred")
