@@ -35,7 +35,9 @@ SYSLOG_LINE = re.compile(
     r"|(?P<month>[A-Z][a-z]{2}) {1,2}(?P<day>\d{1,2}) (?P<clock>\d\d:\d\d:\d\d))"
     r" (?P<host>\S+) (?P<program>[^\s\[:]+)(?:\[(?P<pid>\d+)\])?: (?P<message>.*)"
 )
-QUEUED = re.compile(r"(?P<qid>[0-9A-Za-z]{6,}): (?P<text>.*)")
+# short queue ids are upper-case hex; long ones (enable_long_queue_ids) use digits and consonants,
+# so that words such as `warning:` or `NOQUEUE:` are never taken for one
+QUEUED = re.compile(r"(?P<qid>[0-9A-F]{6,}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,}): (?P<text>.*)")
 CLIENT_AT = r"(?P<host>[^\[\s]*)\[(?P<ip>[^\]]*)\]"
 CONNECT = re.compile(r"connect from " + CLIENT_AT)
 TLS_FROM = re.compile(r"(?:\S+ )?TLS connection established from " + CLIENT_AT
@@ -131,7 +133,7 @@ class PostfixTracker:
         process = (match["host"], program, match["pid"])
         message = match["message"]
         queued = QUEUED.match(message)
-        if queued is None or queued["qid"] == "NOQUEUE":
+        if queued is None:
             self._session_line(service, process, message)
             return None
         key = (match["host"], queued["qid"])

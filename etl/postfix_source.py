@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from .contract import ALL_COLUMNS, UNSTORED_COLUMNS
-from .export_file import Batch, ExportStream, Reject, open_export
+from .export_file import Batch, ExportError, ExportStream, Reject, open_export
 from .postfix_log import Delivery, PostfixTracker
 
 READ_BYTES = 8 * 1024 * 1024
@@ -30,6 +30,7 @@ class PostfixReader:
         self.tracker = tracker
         self.records = 0  # deliveries turned into records, and rejected lines
         self.stats: Counter[str] = Counter()
+        self._unparseable = 0
         self._stream: ExportStream | None = None
 
     @property
@@ -63,6 +64,7 @@ class PostfixReader:
                     continue
                 if isinstance(item, Reject):
                     rejects.append(item)
+                    self._unparseable += item.reason == "unparseable_line"
                 else:
                     deliveries.append(item)
                 if len(deliveries) + len(rejects) >= BATCH_ROWS:
@@ -74,6 +76,9 @@ class PostfixReader:
         self.stats = Counter(self.tracker.stats)
         self.stats.subtract(before)
         self.stats.pop("records", None)
+        if self._unparseable and self._unparseable == self.stats["lines"] - self.stats["lines_blank"]:
+            raise ExportError(f"{self.name}: no line is a syslog line: not a Postfix mail log "
+                              "(a CSV export loads with --source csv or auto)")
 
     def _batch(self, deliveries: list[Delivery], rejects: list[Reject]) -> Batch:
         self.records += len(deliveries) + len(rejects)

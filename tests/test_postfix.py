@@ -227,3 +227,22 @@ def test_the_benchmark_log_loads_whole(cfg, tmp_path):
     assert (result.rows_read, result.rows_quarantined) == (inbound + relayed, 0)
     assert result.sources[0]["lines"]["lines"] == lines
     assert result.sources[0]["lines"]["deferred"] == text.count("status=deferred")
+
+
+def test_a_csv_export_given_as_a_postfix_log_is_one_clear_line(cfg, tmp_path):
+    path = tmp_path / "trace_2026-11-20.csv"
+    path.write_text("Received,SenderAddress,RecipientAddress,Direction\n2026-11-20T01:00:00Z,a@x,b@y,Inbound\n")
+    with pytest.raises(ExportError, match="trace_2026-11-20.csv: no line is a syslog line: not a Postfix mail log"):
+        ingest_day(cfg, DAY, [path], options())
+    assert not Lake(cfg).partition(TRACE, DAY).exists()
+
+
+def test_words_before_a_colon_are_not_queue_ids():
+    tracker = _tracker()
+    lines = [
+        "Nov 20 09:00:00 mx1 postfix/smtpd[7]: warning: hostname x.example does not resolve to address 192.0.2.1",
+        "Nov 20 09:00:00 mx1 postfix/smtpd[7]: NOQUEUE: reject: RCPT from unknown[192.0.2.1]: 554 5.7.1 relay denied",
+        "Nov 20 09:00:01 mx1 postfix/qmgr[900]: 4LmXyZ1bcdz2Kq: from=<a@example.org>, size=10, nrcpt=1 (queue active)",
+    ]
+    assert [tracker.feed(n, line, "f") for n, line in enumerate(lines, 1)] == [None, None, None]
+    assert list(tracker._messages) == [("mx1", "4LmXyZ1bcdz2Kq")]  # a long queue id
