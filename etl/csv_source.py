@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from .contract import ALL_COLUMNS, COLUMN_ALIASES, REQUIRED_COLUMNS, header_key
-from .export_file import Batch, ExportError, ExportStream, Reject, open_export
+from .export_file import Batch, ExportError, Reject, SourceReader, open_export
 
 # A 1 MB field is legal; the csv module's default limit (128 KiB) would reject it.
 csv.field_size_limit(256 * 1024 * 1024)
@@ -52,35 +52,22 @@ def _record_end(buffer: bytes) -> int:
     return -1
 
 
-class ExportReader:
-    """Reads one CSV export. Iterate `batches()`; afterwards `sha256`, `size`, `records`,
-    `encoding` and `columns` (contract column -> the header name it was read from) are set."""
+class ExportReader(SourceReader):
+    """Reads one CSV export; `records` counts its data records, good or bad (blank lines are not
+    records); once read, `columns` says which header name each contract column was read from."""
+
+    format = "csv"
 
     def __init__(self, path: Path, chunk_bytes: int = CHUNK_BYTES):
-        self.path = Path(path)
-        self.name = self.path.name
+        super().__init__(path)
         self.chunk_bytes = chunk_bytes
-        self.records = 0  # data records seen, good or bad (blank lines are not records)
         self.header_map: dict[str, int] = {}
         self.columns: dict[str, str] = {}
         self.width = 0
         self.subject_index: int | None = None
-        self.encoding = ""
-        self._stream: ExportStream | None = None
-
-    @property
-    def sha256(self) -> str:
-        assert self._stream is not None
-        return self._stream.sha256
-
-    @property
-    def size(self) -> int:
-        assert self._stream is not None
-        return self._stream.size
 
     def source_stats(self) -> dict:
-        """What the load manifest records about this file beyond its hash and counts."""
-        return {"format": "csv", "encoding": self.encoding, "columns": self.columns}
+        return {**super().source_stats(), "columns": self.columns}
 
     def raw_text(self, table: pa.Table) -> list[str]:
         """Records of a batch's table as CSV lines in the file's column order, for the quarantine."""
@@ -92,7 +79,6 @@ class ExportReader:
     def batches(self) -> Iterator[Batch]:
         with open_export(self.path) as stream:
             self._stream = stream
-            self.encoding = stream.encoding
             yield from self._batches(stream)
             stream.finish()
 

@@ -185,6 +185,43 @@ def open_export(path: Path) -> Iterator[ExportStream]:
         stream.close()
 
 
+class SourceReader:
+    """What ingest asks of a reader of one file: `batches()` of contract records; then, once read,
+    the file's `sha256` and `size`, `records` seen (good or bad), and `source_stats()` for the load
+    manifest; `raw_text(table)` gives the raw text of a batch's records for the quarantine."""
+
+    format = ""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.name = self.path.name
+        self.records = 0
+        self._stream: ExportStream | None = None
+
+    @property
+    def sha256(self) -> str:
+        assert self._stream is not None, "read the batches first"
+        return self._stream.sha256
+
+    @property
+    def size(self) -> int:
+        assert self._stream is not None, "read the batches first"
+        return self._stream.size
+
+    @property
+    def encoding(self) -> str:
+        return self._stream.encoding if self._stream else ""
+
+    def batches(self) -> Iterator[Batch]:
+        raise NotImplementedError
+
+    def raw_text(self, table: pa.Table) -> list[str]:
+        raise NotImplementedError
+
+    def source_stats(self) -> dict:
+        return {"format": self.format, "encoding": self.encoding}
+
+
 def read_head(path: Path, size: int = SNIFF_BYTES) -> str:
     """The first `size` bytes of the file as text (undecodable bytes replaced), to tell formats apart."""
     with open_export(path) as stream:

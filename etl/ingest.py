@@ -25,7 +25,7 @@ from . import sql
 from .config import Settings
 from .contract import DIRECTION_SPELLINGS, STATUSES, TLS_SPELLINGS
 from .duck import connect, run
-from .export_file import ExportError, Reject
+from .export_file import ExportError, Reject, SourceReader
 from .prefetch import prefetch
 from .sources import SourceOptions, open_readers
 from .storage import LOAD_MANIFEST, QUARANTINE, TRACE, Lake, write_json_atomic
@@ -120,7 +120,7 @@ def ingest_day(settings: Settings, day: date, files: list[Path] | None = None,
     return result
 
 
-def _load_into(staging: Path, settings: Settings, day: date, readers: list) -> LoadResult:
+def _load_into(staging: Path, settings: Settings, day: date, readers: list[SourceReader]) -> LoadResult:
     for folder in (TRACE, QUARANTINE, "spill"):
         (staging / folder).mkdir()
     result = LoadResult(date=day.isoformat())

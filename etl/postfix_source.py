@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from .contract import ALL_COLUMNS, UNSTORED_COLUMNS
-from .export_file import Batch, ExportError, ExportStream, Reject, open_export
+from .export_file import Batch, ExportError, ExportStream, Reject, SourceReader, open_export
 from .postfix_log import Delivery, PostfixTracker
 
 READ_BYTES = 8 * 1024 * 1024
@@ -21,32 +21,19 @@ BATCH_ROWS = 100_000
 COLUMNS = [name for name in ALL_COLUMNS if name not in UNSTORED_COLUMNS]
 
 
-class PostfixReader:
-    """Reads one Postfix log. Iterate `batches()`; afterwards `sha256`, `size`, `records` are set."""
+class PostfixReader(SourceReader):
+    """Reads one Postfix log; `records` counts its deliveries turned into records and rejected lines."""
+
+    format = "postfix"
 
     def __init__(self, path: Path, tracker: PostfixTracker):
-        self.path = Path(path)
-        self.name = self.path.name
+        super().__init__(path)
         self.tracker = tracker
-        self.records = 0  # deliveries turned into records, and rejected lines
-        self.stats: Counter[str] = Counter()
+        self.stats: Counter[str] = Counter()  # how the file's lines were used
         self._unparseable = 0
-        self._stream: ExportStream | None = None
-
-    @property
-    def sha256(self) -> str:
-        assert self._stream is not None
-        return self._stream.sha256
-
-    @property
-    def size(self) -> int:
-        assert self._stream is not None
-        return self._stream.size
 
     def source_stats(self) -> dict:
-        """What the load manifest records about this file: how its lines were used."""
-        return {"format": "postfix", "encoding": self._stream.encoding if self._stream else "",
-                "lines": dict(sorted(self.stats.items()))}
+        return {**super().source_stats(), "lines": dict(sorted(self.stats.items()))}
 
     def raw_text(self, table: pa.Table) -> list[str]:
         """The log lines of a batch's records, for the quarantine."""

@@ -18,7 +18,7 @@ from .config import Settings
 from .connectors import load_rules
 from .contract import COLUMN_ALIASES, header_key
 from .csv_source import POWERSHELL_TYPE_LINE, ExportReader
-from .export_file import ExportError, read_head
+from .export_file import ExportError, SourceReader, read_head
 from .postfix_log import SYSLOG_LINE, PostfixTracker, first_time, is_postfix_program
 from .postfix_source import PostfixReader
 
@@ -66,13 +66,13 @@ def detect_format(path: Path) -> str:
                       "them), or a Postfix mail log (syslog lines of postfix/smtpd, postfix/qmgr, ...)")
 
 
-def open_readers(files: list[Path], day: date, options: SourceOptions) -> list:
+def open_readers(files: list[Path], day: date, options: SourceOptions) -> list[SourceReader]:
     """One reader per file, Postfix logs oldest first and sharing one tracker."""
     if options.format not in FORMATS:
         raise ValueError(f"unknown source {options.format!r} (expected one of {', '.join(FORMATS)})")
     formats = {path: options.format if options.format != "auto" else detect_format(path) for path in files}
     logs = [path for path in files if formats[path] == "postfix"]
-    readers: list = [ExportReader(path) for path in files if formats[path] == "csv"]
+    readers: list[SourceReader] = [ExportReader(path) for path in files if formats[path] == "csv"]
     if logs:
         tz = options.tz()
         tracker = PostfixTracker(day, load_rules(options.connectors), options.tls_logging, tz)

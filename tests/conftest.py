@@ -59,6 +59,18 @@ def export(tmp_path):
     return write
 
 
+def connector_tls(cfg, day) -> list[tuple]:
+    """The warehouse's daily_connector_tls rows of `day`: direction, connector, TLS bucket, messages, bytes."""
+    import duckdb
+
+    con = duckdb.connect(str(cfg.warehouse), read_only=True)
+    try:
+        return con.execute("select direction, connector, tls_version, messages, bytes from daily_connector_tls "
+                           "where date = $day order by all", {"day": day}).fetchall()
+    finally:
+        con.close()
+
+
 def free_port() -> int:
     """A loopback port nothing listens on, for a server a test starts."""
     with socket.socket() as s:

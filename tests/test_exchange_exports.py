@@ -16,6 +16,7 @@ from etl.export_file import detect_encoding
 from etl.ingest import ingest_day
 from etl.storage import QUARANTINE, TRACE, Lake
 from etl.warehouse import rebuild_day
+from tests.conftest import connector_tls
 
 DAY = date(2026, 11, 21)
 
@@ -78,15 +79,6 @@ def lake_rows(cfg, dataset=TRACE):
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
-def aggregates(cfg):
-    con = duckdb.connect(str(cfg.warehouse), read_only=True)
-    try:
-        return con.execute("select direction, connector, tls_version, messages, bytes from daily_connector_tls "
-                           "where date = $day order by all", {"day": DAY}).fetchall()
-    finally:
-        con.close()
-
-
 ENCODINGS = ["utf-8", "utf-8+bom", "utf-16-le+bom", "utf-16-be+bom", "utf-16-le", "utf-16-be"]
 
 
@@ -97,7 +89,7 @@ def test_powershell_export_loads_alike_in_every_encoding(cfg, tmp_path, encoding
     result = load(cfg, tmp_path, encode(POWERSHELL, encoding), name)
     assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (6, 5, 1)
     assert result.quarantine_reasons == {"outside_day": 1}
-    assert aggregates(cfg) == POWERSHELL_AGGREGATES
+    assert connector_tls(cfg, DAY) == POWERSHELL_AGGREGATES
     rows = lake_rows(cfg)
     # the #TYPE line is line 1 and the header line 2; a quoted newline pushes the next records down
     assert [r["source_line"] for r in rows] == [3, 4, 6, 7, 8]
@@ -117,7 +109,7 @@ def test_powershell_export_loads_alike_in_every_encoding(cfg, tmp_path, encoding
 
 def test_lf_line_endings_load_like_crlf(cfg, tmp_path):
     load(cfg, tmp_path, POWERSHELL.replace("\r\n", "\n").encode())
-    assert aggregates(cfg) == POWERSHELL_AGGREGATES
+    assert connector_tls(cfg, DAY) == POWERSHELL_AGGREGATES
     assert [r["source_line"] for r in lake_rows(cfg)] == [3, 4, 6, 7, 8]
 
 
@@ -143,7 +135,7 @@ def test_historical_search_report_in_utf16_without_bom(cfg, tmp_path):
     assert detect_encoding(data) == ("utf-16-le", 0)
     result = load(cfg, tmp_path, data, "trace_2026-11-21.csv.gz")
     assert (result.rows_read, result.rows_loaded, result.quarantine_reasons) == (4, 3, {"unknown_direction": 1})
-    assert aggregates(cfg) == [
+    assert connector_tls(cfg, DAY) == [
         ("inbound", "Legacy-Northwind", "none", 1, 100),
         ("inbound", "Partner-Contoso", "TLS1.2", 1, 2048),
         ("outbound", None, "unknown", 1, 512),
@@ -170,7 +162,7 @@ def test_header_aliases_ignore_case_spaces_and_underscores(cfg, tmp_path, header
     body = "2026-11-21 07:00:00,a@fabrikam.example,b@contoso.example,Inbound,Partner-Contoso,TLSv1.3\n"
     result = load(cfg, tmp_path, (header + "\n" + body).encode())
     assert result.rows_loaded == 1
-    assert aggregates(cfg) == [("inbound", "Partner-Contoso", "TLS1.3", 1, 0)]
+    assert connector_tls(cfg, DAY) == [("inbound", "Partner-Contoso", "TLS1.3", 1, 0)]
 
 
 def test_a_bad_utf16_code_unit_quarantines_its_record_only(cfg, tmp_path):

@@ -23,6 +23,7 @@ from etl.postfix_log import SYSLOG_LINE, PostfixTracker, line_time
 from etl.sources import SourceOptions, detect_format
 from etl.storage import QUARANTINE, TRACE, Lake
 from etl.warehouse import rebuild_day
+from tests.conftest import connector_tls
 
 DAY = date(2026, 11, 20)
 FIXTURES = Path(__file__).parent / "fixtures" / "postfix"
@@ -68,15 +69,6 @@ def options(**overrides) -> SourceOptions:
     return SourceOptions(**{"format": "postfix", "connectors": FIXTURES / "connectors.toml", **overrides})
 
 
-def aggregates(cfg):
-    con = duckdb.connect(str(cfg.warehouse), read_only=True)
-    try:
-        return con.execute("select direction, connector, tls_version, messages, bytes from daily_connector_tls "
-                           "where date = $day order by all", {"day": DAY}).fetchall()
-    finally:
-        con.close()
-
-
 def lake_rows(cfg, dataset=TRACE):
     path = Lake(cfg).partition(dataset, DAY)
     cur = duckdb.connect().execute(f"select * from read_parquet('{path}/*.parquet') order by source_file, source_line")
@@ -87,7 +79,7 @@ def lake_rows(cfg, dataset=TRACE):
 def test_postfix_logs_load_into_the_expected_aggregates(cfg, logs):
     result = ingest_day(cfg, DAY, logs, options())
     rebuild_day(cfg, DAY)
-    assert aggregates(cfg) == EXPECTED
+    assert connector_tls(cfg, DAY) == EXPECTED
     assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (19, 17, 2)
     assert result.quarantine_reasons == {"unknown_origin": 1, "unparseable_line": 1}
     # the rotated file is read first whatever the order given, so the message it began is followed
@@ -121,7 +113,7 @@ def test_a_record_carries_what_the_queue_id_lines_said(cfg, logs):
 def test_without_tls_logging_a_missing_tls_line_means_unknown(cfg, logs):
     ingest_day(cfg, DAY, logs, options(tls_logging=False))
     rebuild_day(cfg, DAY)
-    got = aggregates(cfg)
+    got = connector_tls(cfg, DAY)
     assert ("inbound", None, "unknown", 3, 4300) in got and ("outbound", None, "unknown", 1, 300) in got
     assert not [row for row in got if row[2] == "none"]
 
@@ -133,7 +125,7 @@ def test_format_is_detected_and_the_config_default_connectors_file_is_used(cfg, 
 
     ingest_day(settings(), DAY, logs)  # --source auto, connectors from the configuration
     rebuild_day(cfg, DAY)
-    assert aggregates(cfg) == EXPECTED
+    assert connector_tls(cfg, DAY) == EXPECTED
 
 
 def test_a_file_that_is_neither_format_is_one_clear_line(tmp_path):
