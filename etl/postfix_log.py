@@ -117,10 +117,10 @@ class PostfixTracker:
             self.stats["lines_blank"] += 1
             return None
         match = SYSLOG_LINE.fullmatch(line)
-        when = self._time(match) if match else None
-        if when is None:
+        timed = self._time(match) if match else None
+        if timed is None:
             return Reject(source_file, number, "unparseable_line", line)
-        received, on_day = when
+        received, on_day = timed
         program = match["program"]
         service = self._services.get(program)
         if service is None:

@@ -60,10 +60,12 @@ def detect_format(path: Path) -> str:
     header = next(csv.reader(io.StringIO(head.partition("\n")[0])), [])
     if any(header_key(name) in KNOWN_HEADERS for name in header):
         return "csv"  # the CSV reader says which required column is missing, if any
-    what = "a syslog file with no Postfix lines at its start" if syslog else "neither"
-    raise ExportError(f"{path.name}: not a recognised export ({what}): expected a CSV trace export whose header "
-                      "names Received, SenderAddress, RecipientAddress and Direction (or Exchange's names for "
-                      "them), or a Postfix mail log (syslog lines of postfix/smtpd, postfix/qmgr, ...)")
+    if syslog:
+        raise ExportError(f"{path.name}: a syslog file with no Postfix line in its first 64 KiB; "
+                          "if it is a Postfix mail log, load it with --source postfix")
+    raise ExportError(f"{path.name}: not a recognised export: expected a CSV trace export whose header names "
+                      "Received, SenderAddress, RecipientAddress and Direction (or Exchange's names for them), "
+                      "or a Postfix mail log (syslog lines of postfix/smtpd, postfix/qmgr, ...)")
 
 
 def open_readers(files: list[Path], day: date, options: SourceOptions) -> list[SourceReader]:
