@@ -56,11 +56,13 @@ def detect_encoding(head: bytes) -> tuple[str, int]:
         return "utf-16-le", 2
     if head.startswith(codecs.BOM_UTF16_BE):
         return "utf-16-be", 2
-    sample = head[: 4096 - 4096 % 2]
+    # the first line is a header (or a log's syslog prefix): ASCII even where the data is not, so in
+    # UTF-16 the high byte of nearly every code unit of it is zero
+    newline = head.find(b"\n", 0, 1024)
+    sample = head[:newline + 2 if newline >= 0 else 1024]
     pairs = len(sample) // 2
     if pairs:
-        zeros_even, zeros_odd = sample[0::2].count(0), sample[1::2].count(0)
-        # mostly-ASCII UTF-16: the high byte of nearly every code unit is zero
+        zeros_even, zeros_odd = sample[0:pairs * 2:2].count(0), sample[1:pairs * 2:2].count(0)
         if zeros_odd >= 0.6 * pairs and zeros_even <= 0.05 * pairs:
             return "utf-16-le", 0
         if zeros_even >= 0.6 * pairs and zeros_odd <= 0.05 * pairs:

@@ -199,3 +199,16 @@ def test_each_exchange_name_of_a_column_is_read_as_that_column(cfg, tmp_path, co
     else:
         assert loaded[LAKE_COLUMN[column]] == EXPECTED_VALUE[column]
     assert json.loads(Lake(cfg).load_manifest(DAY).read_text())["sources"][0]["columns"][column] == alias
+
+
+def test_utf16_without_bom_is_told_by_its_header_even_when_the_data_is_not_ascii(cfg, tmp_path):
+    header = "Received,SenderAddress,RecipientAddress,Direction,ConnectorName,TlsVersion,Subject\r\n"
+    body = "".join(f"2026-11-21T0{i}:00:00Z,销售@例子.example,李@contoso.example,Inbound,合作伙伴,TLS1.2,"
+                   f"{'季度报告与预算审查' * 20}\r\n" for i in range(5))
+    data = (header + body).encode("utf-16-le")
+    assert detect_encoding(data) == ("utf-16-le", 0)
+    assert detect_encoding((header + body).encode("utf-16-be")) == ("utf-16-be", 0)
+    assert detect_encoding((header + body).encode("utf-8")) == ("utf-8", 0)
+    result = load(cfg, tmp_path, data)
+    assert result.rows_loaded == 5
+    assert connector_tls(cfg, DAY) == [("inbound", "合作伙伴", "TLS1.2", 5, 0)]
