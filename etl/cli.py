@@ -113,6 +113,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+POSTFIX_LINE_LABELS = {"lines_other_days": "of other days", "lines_other_programs": "of other programs",
+                       "lines_blank": "blank", "deferred": "deferred",
+                       "deliveries_not_counted": "final lines of other agents or statuses"}
+
+
+def _postfix_lines(source: dict) -> str:
+    """`mail.log: 74 lines; 1 of other days, 3 of other programs, 1 deferred`"""
+    counts = source["lines"]
+    details = [f"{counts[name]} {label}" for name, label in POSTFIX_LINE_LABELS.items() if counts.get(name)]
+    return f"{source['file']}: {counts.get('lines', 0)} lines" + (f"; {', '.join(details)}" if details else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -243,8 +255,7 @@ def _run(args) -> int:
                   f"quarantined {result.rows_quarantined}, duplicates removed {result.duplicates_removed}")
             for source in result.sources:
                 if source["format"] == "postfix":
-                    print(f"{source['file']}: " + ", ".join(
-                        f"{count} {name.replace('_', ' ')}" for name, count in source["lines"].items()))
+                    print(_postfix_lines(source))
             for name, count in result.warnings.items():
                 print(f"warning: {count} rows with {name.replace('_', ' ')}", file=sys.stderr)
         return 0

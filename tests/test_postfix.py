@@ -203,7 +203,7 @@ def test_cli_ingest_with_source_postfix(cfg, logs, tmp_path):
                FIXTURES / "connectors.toml", *logs, home=cfg.home)
     assert done.returncode == 0, done.stderr
     assert "loaded 17, quarantined 2" in done.stdout
-    assert "mail.log: 1 deferred, 74 lines, 1 lines other days, 3 lines other programs" in done.stdout
+    assert "mail.log: 74 lines; 1 of other days, 3 of other programs, 1 deferred" in done.stdout
     manifest = json.loads(Lake(cfg).load_manifest(DAY).read_text())
     assert manifest["sources"][1]["format"] == "postfix"
 
