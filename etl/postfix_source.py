@@ -61,7 +61,8 @@ class PostfixReader(SourceReader):
                 yield self._batch(deliveries, rejects)
             stream.finish()
         self.stats = Counter(self.tracker.stats)
-        self.stats.subtract(before)
+        self.stats.subtract(before)  # this file's share of the shared tracker's counts
+        self.stats = +self.stats  # without the counts this file did not add to
         self.stats.pop("records", None)
         if self._unparseable and self._unparseable == self.stats["lines"] - self.stats["lines_blank"]:
             raise ExportError(f"{self.name}: no line is a syslog line: not a Postfix mail log "
