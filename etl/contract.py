@@ -47,10 +47,10 @@ def header_key(name: str) -> str:
     """Fold a header name: `sender_address`, `Sender Address` and `SenderAddress` are one column."""
     return "".join(ch for ch in name.strip().lower() if ch not in " _")
 
+
 # Read only to tell exact duplicates apart; never written anywhere (privacy).
 UNSTORED_COLUMNS = ("Subject",)
 
-DIRECTIONS = ("Inbound", "Outbound", "Internal")
 STATUSES = ("Delivered", "Failed", "Pending", "Expanded", "FilteredAsSpam", "Quarantined", "GettingStatus")
 # Distribution-list expansion placeholders: kept in the lake, never counted as messages.
 NOT_COUNTED_STATUSES = ("Expanded",)
@@ -95,11 +95,6 @@ for _direction, _spellings in {
 }.items():
     for _spelling in _spellings:
         DIRECTION_SPELLINGS[spelling_key(_spelling)] = _direction
-
-
-def normalize_direction(raw: str | None) -> str | None:
-    """Reference implementation of the direction normalisation (the SQL must agree)."""
-    return DIRECTION_SPELLINGS.get(spelling_key(raw or ""))
 
 
 def normalize_tls(raw: str | None) -> str:

@@ -60,6 +60,7 @@ BATCH_SCHEMA = pa.schema(
 CHECKED_COLUMNS = pa.schema([
     ("received_at", pa.timestamp("us", tz="UTC")),
     ("direction_normalized", pa.string()),
+    ("tls_bucket", pa.string()),
     ("row_hash", pa.uint64()),
 ])
 STAGED_SCHEMA = pa.schema(list(BATCH_SCHEMA) + list(CHECKED_COLUMNS))
@@ -129,6 +130,7 @@ def _load_into(staging: Path, settings: Settings, day: date, readers: list[Sourc
         "day_start": day_start,
         "day_end": day_end,
         "tls_spellings": list(TLS_SPELLINGS),
+        "tls_buckets": list(TLS_SPELLINGS.values()),
         "statuses": list(STATUSES),
         "direction_spellings": list(DIRECTION_SPELLINGS),
         "directions": list(DIRECTION_SPELLINGS.values()),
@@ -165,8 +167,7 @@ def _load_into(staging: Path, settings: Settings, day: date, readers: list[Sourc
         run(con, "create temp table duplicate_rows as " + sql.load("duplicate_rows"), staged)
         trace_file = staging / TRACE / PART_FILE
         run(con, "copy (" + sql.load("lake_trace") + ") to $path (format parquet, compression zstd)",
-            {**staged, "path": str(trace_file), "tls_spellings": params["tls_spellings"],
-             "tls_buckets": list(TLS_SPELLINGS.values())})
+            {**staged, "path": str(trace_file)})
         result.rows_loaded = pq.ParquetFile(trace_file).metadata.num_rows
         reasons = _write_quarantine(structural, staging / QUARANTINE / PART_FILE)
     finally:

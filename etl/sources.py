@@ -46,9 +46,10 @@ class SourceOptions:
                              ) from None
 
 
-def detect_format(path: Path) -> str:
-    """`csv` or `postfix` from the start of the file; a file that is neither is one clear error."""
-    head = read_head(path)
+def detect_format(path: Path, head: str | None = None) -> str:
+    """`csv` or `postfix` from the start of the file (`head`, read when not given); a file that is
+    neither is one clear error."""
+    head = read_head(path) if head is None else head
     if not head.strip():
         raise ExportError(f"{path.name}: empty file, expected a CSV header line or Postfix log lines")
     lines = head.splitlines()[:200]
@@ -72,13 +73,15 @@ def open_readers(files: list[Path], day: date, options: SourceOptions) -> list[S
     """One reader per file, Postfix logs oldest first and sharing one tracker."""
     if options.format not in FORMATS:
         raise ValueError(f"unknown source {options.format!r} (expected one of {', '.join(FORMATS)})")
-    formats = {path: options.format if options.format != "auto" else detect_format(path) for path in files}
+    heads = {path: read_head(path) for path in files} if options.format != "csv" else {}
+    formats = {path: options.format if options.format != "auto" else detect_format(path, heads[path])
+               for path in files}
     logs = [path for path in files if formats[path] == "postfix"]
     readers: list[SourceReader] = [ExportReader(path) for path in files if formats[path] == "csv"]
     if logs:
         tz = options.tz()
         tracker = PostfixTracker(day, load_rules(options.connectors), options.tls_logging, tz)
         far_future = datetime.max.replace(tzinfo=UTC)
-        logs.sort(key=lambda path: (first_time(read_head(path), day, tz) or far_future, path.name))
+        logs.sort(key=lambda path: (first_time(heads[path], day, tz) or far_future, path.name))
         readers += [PostfixReader(path, tracker) for path in logs]
     return readers

@@ -1,9 +1,8 @@
 -- grain: one row per distinct trace record of the day: one message per recipient, as stored
 -- in lake/trace/date=D/. Typed and normalised; exact duplicates (table `duplicate_rows`) left
 -- out, the first occurrence keeping its source file and line. Subject is never stored.
--- parameters: $staged_files (the day's accepted records as text, with the time and direction
---               sql/record_checks.sql read in them),
---             $tls_spellings, $tls_buckets (folded TlsVersion spelling -> bucket, etl/contract.py)
+-- parameters: $staged_files (the day's accepted records as text, with the time, direction and
+--               TLS bucket sql/record_checks.sql read in them)
 with staged as (
     select *
     from read_parquet($staged_files)
@@ -21,6 +20,7 @@ typed as (
         nullif(trim(sender_address), '') as sender_address,
         trim(recipient_address) as recipient_address,
         direction_normalized as direction,
+        tls_bucket as tls_version,  -- the folded bucket; the text as written stays as tls_version_raw
         nullif(trim(connector_name), '') as connector_name,
         nullif(trim(tls_version), '') as tls_version_raw,
         nullif(trim(tls_cipher), '') as tls_cipher,
@@ -41,11 +41,7 @@ select
     recipient_address,
     direction,
     connector_name,
-    -- fold spellings the way etl.contract.spelling_key does: lowercase, no space . - _
-    coalesce($tls_buckets[list_position(
-        $tls_spellings,
-        lower(replace(replace(replace(replace(coalesce(tls_version_raw, ''), ' ', ''), '.', ''), '-', ''), '_', ''))
-    )], 'unknown') as tls_version,
+    tls_version,
     tls_version_raw,
     tls_cipher,
     status,

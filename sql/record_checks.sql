@@ -1,10 +1,10 @@
 -- grain: one row per record of one batch of an export (table `batch`, every field as text):
--- why the record breaks the contract (`reject_reason`, null when it does not), its time and
--- direction as loaded, a hash of its fields to find exact duplicates cheaply, and the values
+-- why the record breaks the contract (`reject_reason`, null when it does not), its time,
+-- direction and TLS bucket as loaded, a hash of its fields to find exact duplicates cheaply, and the values
 -- that load with a warning; in the order of the batch (DuckDB keeps insertion order), so that
 -- it lines up with it.
 -- parameters: $day_start, $day_end (the UTC day being loaded, end exclusive),
---             $tls_spellings (folded TlsVersion spellings), $statuses,
+--             $tls_spellings, $tls_buckets (folded TlsVersion spelling -> bucket), $statuses,
 --             $direction_spellings, $directions (folded Direction spelling -> direction),
 --             all from etl/contract.py
 with cleaned as (
@@ -16,6 +16,10 @@ with cleaned as (
             $direction_spellings,
             lower(replace(replace(replace(replace(direction, ' ', ''), '.', ''), '-', ''), '_', ''))
         )] as direction_normalized,
+        $tls_buckets[list_position(
+            $tls_spellings,
+            lower(replace(replace(replace(replace(tls_version, ' ', ''), '.', ''), '-', ''), '_', ''))
+        )] as tls_bucket,
         trim(recipient_address) as recipient_address,
         nullif(trim(size), '') as size,
         nullif(trim(tls_version), '') as tls_version,
@@ -61,11 +65,9 @@ select
     reject_reason,
     received_at,
     direction_normalized,
+    -- empty or unrecognised: unknown (the latter with a warning)
+    coalesce(tls_bucket, 'unknown') as tls_bucket,
     row_hash,
-    -- fold spellings the way etl.contract.spelling_key does: lowercase, no space . - _
-    tls_version is not null and not list_contains(
-        $tls_spellings,
-        lower(replace(replace(replace(replace(tls_version, ' ', ''), '.', ''), '-', ''), '_', ''))
-    ) as tls_unrecognised,
+    tls_version is not null and tls_bucket is null as tls_unrecognised,
     status is not null and not list_contains($statuses, status) as status_unrecognised
 from checked

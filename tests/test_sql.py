@@ -145,9 +145,19 @@ def test_record_checks(con):
     assert out[0]["row_hash"] == out[8]["row_hash"] != out[1]["row_hash"]
 
 
+def test_record_checks_fold_tls_spellings_into_buckets(con):
+    con.register("batch", _text_table([
+        {**BASE, "source_line": line, "received": "2026-11-09T10:00:00Z", "tls_version": tls}
+        for line, tls in enumerate(["No TLS", "", " TLSv1 ", "TLS 1.2", "SP_PROT_TLS1_3_CLIENT", "weird"], 2)]))
+    out = _dicts(con.execute(sql.load("record_checks"), record_check_params()))
+    assert [r["tls_bucket"] for r in out] == ["none", "unknown", "TLS1.0", "TLS1.2", "TLS1.3", "unknown"]
+    assert [r["tls_unrecognised"] for r in out] == [False, False, False, False, False, True]
+
+
 def record_check_params():
     return {"day_start": datetime(2026, 11, 9, tzinfo=UTC), "day_end": datetime(2026, 11, 10, tzinfo=UTC),
-            "tls_spellings": list(TLS_SPELLINGS), "statuses": list(STATUSES),
+            "tls_spellings": list(TLS_SPELLINGS), "tls_buckets": list(TLS_SPELLINGS.values()),
+            "statuses": list(STATUSES),
             "direction_spellings": list(DIRECTION_SPELLINGS), "directions": list(DIRECTION_SPELLINGS.values())}
 
 
@@ -182,10 +192,10 @@ def test_lake_trace_types_normalises_and_drops_duplicates(con, tmp_path):
     text = text.append_column("received_at", pa.array(
         [datetime(2026, 11, 9, 0, 30), datetime(2026, 11, 9, 10), datetime(2026, 11, 9, 10)],
         pa.timestamp("us", tz="UTC"))).append_column("direction_normalized", pa.array(["inbound"] * 3))
+    text = text.append_column("tls_bucket", pa.array(["none", "unknown", "TLS1.2"]))
     params = _staged(tmp_path, text)
     run(con, "create temp table duplicate_rows as select 'f.csv' as source_file, 4::bigint as source_line")
-    out = _dicts(con.execute(sql.load("lake_trace") + " order by source_line", {
-        **params, "tls_spellings": list(TLS_SPELLINGS), "tls_buckets": list(TLS_SPELLINGS.values())}))
+    out = _dicts(con.execute(sql.load("lake_trace") + " order by source_line", params))
     assert [r["source_line"] for r in out] == [2, 3]
     first, second = out
     assert first["received_at"] == datetime(2026, 11, 9, 0, 30, tzinfo=UTC)
