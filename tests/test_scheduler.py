@@ -38,7 +38,20 @@ def airflow(tmp_path):
             process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+        _kill_strays(env["AIRFLOW_HOME"])
         log.close()
+
+
+def _kill_strays(airflow_home: str) -> None:
+    """Airflow's components can outlive their process group (a scheduler was once left running):
+    kill whatever still runs with this test's AIRFLOW_HOME."""
+    marker = f"AIRFLOW_HOME={airflow_home}".encode() + b"\0"
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and marker in (proc / "environ").read_bytes() + b"\0":
+                os.kill(int(proc.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            continue  # gone already, or not ours to read
 
 
 def airflow_cli(env, *args) -> subprocess.CompletedProcess:
