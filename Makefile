@@ -3,13 +3,15 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 export MAILFLOW_HOME ?= $(CURDIR)/data
-export PYTHONPATH := $(CURDIR)
 
 .PHONY: demo test lint bench clean airflow
 
-$(VENV)/.installed: requirements.txt
+# requirements.txt is the lock (every version pinned); the package itself is installed editable on top,
+# which gives the `mailflow` command and the version recorded in archive manifests.
+$(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 # Sample exports for two weeks, then mailflow_daily for every day through Airflow

@@ -1,9 +1,10 @@
 """Weekly mail flow & TLS report, from the warehouse's daily aggregates.
 
-Scheduled on Mondays 06:00 UTC for the previous Monday to Sunday (the week that ends where the
-data interval ends). Triggered by hand, the Params pick any window (up to 366 days), one
-connector and/or one direction: the widget's "Filter", from the Airflow trigger form.
-Each task calls one `etl` step and passes a file path or an archive key to the next.
+Scheduled on Mondays 06:00 UTC for the previous Monday to Sunday (the week before the one where
+the data interval ends). Triggered by hand, the Params pick any window (up to 366 days), one
+connector and/or one direction: the widget's "Filter", from the Airflow trigger form. Days left
+out are resolved as `mailflow report` resolves them (etl.report.request.ReportRequest.resolve).
+Each task calls one step of `etl.pipeline` and passes a storage key or an archive id to the next.
 
 Every run is archived as a new revision. Scheduled runs are mailed; a backfilled or hand-triggered
 run is mailed only when the `send` Param is set. A revision is mailed at most once, so a retried
@@ -14,10 +15,13 @@ written to the outbox folder.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, task
+
+log = logging.getLogger(__name__)
 
 
 @dag(
@@ -26,10 +30,11 @@ from airflow.sdk import CronTriggerTimetable, Param, dag, task
     start_date=pendulum.datetime(2026, 11, 2, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=5)},
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "retry_exponential_backoff": 2.0},
     params={
         "start": Param(None, type=["null", "string"], format="date", title="First day (UTC)",
-                       description="Leave empty for the previous Monday to Sunday."),
+                       description="Leave both days empty for the previous Monday to Sunday; "
+                                   "one alone gives the 7 days from (or to) it."),
         "end": Param(None, type=["null", "string"], format="date", title="Last day (UTC)"),
         "connector": Param(None, type=["null", "string"], title="Only this connector"),
         "direction": Param(None, type=["null", "string"], enum=[None, "inbound", "outbound"],
@@ -48,81 +53,68 @@ def mailflow_weekly_report():
         from datetime import date
 
         from etl.config import settings
-        from etl.report import completeness, previous_week
+        from etl.pipeline import plan_report
+        from etl.report.request import ReportRequest
 
-        start, end = previous_week(data_interval_end.date())
-        if params["start"] or params["end"]:
-            start = date.fromisoformat(params["start"] or params["end"])
-            end = date.fromisoformat(params["end"] or params["start"])
-        window = {"start": start.isoformat(), "end": end.isoformat(),
-                  "connector": params["connector"], "direction": params["direction"]}
-        status = completeness(settings(), start, end)
-        print(f"window {window}: {status['days_present']} of {status['days_expected']} days loaded; "
-              f"missing {status['missing_days'] or 'none'}")
-        return window
+        def day(text):
+            return date.fromisoformat(text) if text else None
+
+        request = ReportRequest.resolve(today=data_interval_end.date(), start=day(params["start"]),
+                                        end=day(params["end"]), connector=params["connector"],
+                                        direction=params["direction"])
+        plan = plan_report(settings(), request)
+        log.info("window %s: %s of %s days loaded; missing %s", plan["request"], plan["days_present"],
+                 plan["days_expected"], plan["missing_days"] or "none")
+        return plan["request"]
 
     @task
-    def views(window: dict) -> str:
-        from datetime import date
-
+    def views(request: dict) -> str:
         from etl.config import settings
-        from etl.report import save_views
+        from etl.pipeline import report_views
+        from etl.report.request import ReportRequest
 
-        return str(save_views(settings(), date.fromisoformat(window["start"]), date.fromisoformat(window["end"]),
-                              window["connector"], window["direction"]))
+        return report_views(settings(), ReportRequest.from_json(request))
 
     @task
-    def insights(views_path: str) -> str:
+    def insights(views_key: str) -> str:
         from datetime import UTC, datetime
-        from pathlib import Path
 
         from etl.config import settings
-        from etl.report import save_report
-        from etl.report_model import Thresholds
+        from etl.pipeline import report_model
 
-        cfg = settings()
-        return str(save_report(Path(views_path), Thresholds(cfg.no_tls_pct, cfg.tls10_pct), datetime.now(UTC)))
-
-    @task
-    def render(report_path: str) -> list[str]:
-        from pathlib import Path
-
-        from etl.report import render_saved
-
-        return [str(p) for p in render_saved(Path(report_path))]
+        return report_model(settings(), views_key, datetime.now(UTC))
 
     @task(retries=0)  # a retry would add a second revision; a failed archive leaves nothing behind anyway
-    def archive(report_path: str, params=None) -> dict:
+    def render_and_archive(report_key: str, params=None) -> dict:
         from datetime import UTC, datetime
 
         from etl.config import settings
-        from etl.publish import archive_saved
+        from etl.pipeline import publish_report
 
-        return archive_saved(settings(), report_path, _smtp_settings(), reason=params["reason"],
-                             now=datetime.now(UTC))
+        published = publish_report(settings(), report_key, archive=True, smtp=_smtp_settings(),
+                                   reason=params["reason"], now=datetime.now(UTC))
+        log.info("rendered %s; archived %s", sorted(published["outputs"]), published["archived"])
+        return published["archived"]
 
-    @task(retries=4, retry_exponential_backoff=True, retry_delay=timedelta(minutes=1))
+    @task(retries=4, retry_delay=timedelta(minutes=1))
     def send(archived: dict, params=None, dag_run=None) -> dict | None:
         from etl.config import settings
-        from etl.publish import send_revision
+        from etl.pipeline import send_report
 
         if dag_run.run_type != "scheduled" and not params["send"]:
             kind = getattr(dag_run.run_type, "value", dag_run.run_type)
-            print(f"{archived['report_id']} r{archived['revision']} archived, not mailed: "
-                  f"a {kind} run is mailed only with the send Param")
+            log.info("%s r%s archived, not mailed: a %s run is mailed only with the send Param",
+                     archived["report_id"], archived["revision"], kind)
             return None
-        receipt = send_revision(settings(), archived["report_id"], archived["revision"], _smtp_settings())
+        receipt = send_report(settings(), archived["report_id"], archived["revision"], _smtp_settings())
         if receipt.get("already_sent"):
-            print(f"not mailed again: {receipt['message_id']} went out at {receipt['sent_at']}")
+            log.info("not mailed again: %s went out at %s", receipt["message_id"], receipt["sent_at"])
             return None
-        print(f"{receipt['message_id']} delivered to {receipt['delivered_to']} for {receipt['recipients']}; "
-              f"refused: {receipt['refused'] or 'none'}")
+        log.info("%s delivered to %s for %s; refused: %s", receipt["message_id"], receipt["delivered_to"],
+                 receipt["recipients"], receipt["refused"] or "none")
         return {k: receipt[k] for k in ("message_id", "delivered_to", "sent_at")}
 
-    report_path = insights(views(completeness_check()))
-    archived = archive(report_path)
-    render(report_path) >> archived
-    send(archived)
+    send(render_and_archive(insights(views(completeness_check()))))
 
 
 def _smtp_settings():
@@ -130,7 +122,7 @@ def _smtp_settings():
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 
-    from etl.mail import SmtpSettings
+    from etl.delivery.mail import SmtpSettings
 
     try:
         conn = BaseHook.get_connection("smtp_default")

@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from etl.errors import ConfigError
+
 
 def _float(name: str, default: float) -> float:
     raw = os.environ.get(name)
@@ -18,7 +20,7 @@ def _float(name: str, default: float) -> float:
     try:
         return float(raw)
     except ValueError:
-        raise ValueError(f"{name}={raw!r} is not a number") from None
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
 
 
 @dataclass(frozen=True)
@@ -33,14 +35,6 @@ class Settings:
     connectors_file: Path | None = None
     postfix_tls_logging: bool = True
     log_timezone: str = "UTC"
-
-    @property
-    def lake(self) -> Path:
-        return self.home / "lake"
-
-    @property
-    def warehouse(self) -> Path:
-        return self.home / "warehouse.duckdb"
 
 
 def settings() -> Settings:

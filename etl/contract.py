@@ -55,6 +55,14 @@ STATUSES = ("Delivered", "Failed", "Pending", "Expanded", "FilteredAsSpam", "Qua
 # Distribution-list expansion placeholders: kept in the lake, never counted as messages.
 NOT_COUNTED_STATUSES = ("Expanded",)
 
+# How mail that passed through no connector (connector null in the lake) is labelled everywhere.
+NO_CONNECTOR = "No connector"
+
+
+def connector_label(name: str | None) -> str:
+    return NO_CONNECTOR if name is None else name
+
+
 TLS_BUCKETS = ("TLS1.3", "TLS1.2", "TLS1.1", "TLS1.0", "none", "unknown")
 
 

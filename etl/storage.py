@@ -1,8 +1,20 @@
-"""Where things live and how they are written. The only module that knows paths.
+"""Where everything lives, and how it is written there: the one module that knows locations.
 
-Every write is atomic: files and partitions are built aside in a staging folder on
-the same filesystem and then renamed into place, so readers see the old version or
-the new one, never a mix. Writers of the same key are serialised by a lock file.
+    landing/                        the exports as they arrive (MAILFLOW_LANDING may put it elsewhere)
+    lake/trace/date=D/              one day's records, plus the load manifest
+    lake/quarantine/date=D/         one day's rejected records
+    warehouse.duckdb                the daily aggregates
+    reports/<window>/<file>         the latest run of each report window
+    archive/...                     the auditors' archive (see ArchiveStore)
+    outbox/                         messages written instead of sent, when no SMTP server is set
+
+Everything else names things by *key* (a `/`-separated location below the storage root, e.g.
+`reports/2026-11-16_2026-11-22/report.json`) or asks this module for a day's partition; that is
+the seam along which the local folder can become an object store.
+
+Every write is atomic: files and partitions are built aside on the same filesystem and renamed
+into place, so readers see the old version or the new one, never a mix. Writers of the same
+thing are serialised by a lock file.
 """
 
 from __future__ import annotations
@@ -11,50 +23,90 @@ import contextlib
 import ctypes
 import errno
 import fcntl
+import hashlib
 import json
 import os
 import shutil
+import stat
 import uuid
 from collections.abc import Iterator
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
-from .config import Settings
+from etl.config import Settings
+from etl.errors import ArchiveError, NotLoadedError
 
 TRACE = "trace"
 QUARANTINE = "quarantine"
 LOAD_MANIFEST = "_load.json"
-
-
 LANDING_SUFFIXES = (".csv", ".csv.gz", ".log", ".log.gz")
 
 
-class Lake:
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class StagedDay:
+    """Folders to build one day's partitions in, before `Storage.publish_day` swaps them in."""
+
+    trace: Path
+    quarantine: Path
+    spill: Path
+
+
+class Storage:
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.root = settings.lake
+        self.root = settings.home
+        self.landing = settings.landing
+        self.lake = self.root / "lake"
+        self.warehouse = self.root / "warehouse.duckdb"
+        self.archive = ArchiveStore(self.root / "archive", self)
 
-    # -- paths -----------------------------------------------------------------
-    def partition(self, dataset: str, day: date) -> Path:
-        return self.root / dataset / f"date={day.isoformat()}"
-
-    def load_manifest(self, day: date) -> Path:
-        return self.partition(TRACE, day) / LOAD_MANIFEST
-
-    def staging_dir(self) -> Path:
-        path = self.root / ".staging" / uuid.uuid4().hex
-        path.mkdir(parents=True)
+    # -- keys ------------------------------------------------------------------------------
+    def path(self, key: str) -> Path:
+        """The local file behind a key."""
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            raise ValueError(f"key {key!r} points outside the storage root")
         return path
 
+    def read_bytes(self, key: str) -> bytes:
+        return self.path(key).read_bytes()
+
+    def write_bytes(self, key: str, data: bytes) -> str:
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(path, data)
+        return key
+
+    def report_key(self, window: str, file_name: str) -> str:
+        """Where the latest run of a report window keeps a file: one folder per window and filter."""
+        return f"reports/{window}/{file_name}"
+
+    def outbox_write(self, name: str, data: bytes) -> Path:
+        """A message written instead of sent; returns where it is, for the receipt."""
+        outbox = self.root / "outbox"
+        outbox.mkdir(parents=True, exist_ok=True)
+        path = outbox / name
+        write_bytes_atomic(path, data)
+        return path
+
+    # -- landing ---------------------------------------------------------------------------
     def landing_files(self, day: date) -> list[Path]:
         """The day's exports in the landing folder: trace_D.csv, trace_D_*.csv.gz, trace_D.log (Postfix)..."""
-        landing = self.settings.landing
-        if not landing.is_dir():
+        if not self.landing.is_dir():
             return []
         stem = f"trace_{day.isoformat()}"
         return sorted(
             p
-            for p in landing.iterdir()
+            for p in self.landing.iterdir()
             if p.is_file()
             and (p.name.startswith(stem + ".") or p.name.startswith(stem + "_"))
             and p.name.endswith(LANDING_SUFFIXES)
@@ -62,33 +114,87 @@ class Lake:
 
     def no_export_message(self, day: date) -> str:
         """What to say when day D has no export: where it was looked for, under which names."""
-        return (f"no export for {day} in {self.settings.landing} "
+        return (f"no export for {day} in {self.landing} "
                 f"(expected trace_{day}.csv, .csv.gz, .log or .log.gz)")
 
     def landing_days(self) -> set[date]:
         """The days that have an export in the landing folder."""
-        landing = self.settings.landing
-        if not landing.is_dir():
+        if not self.landing.is_dir():
             return set()
         days = set()
-        for path in landing.iterdir():
+        for path in self.landing.iterdir():
             try:
                 days.add(date.fromisoformat(path.name.removeprefix("trace_")[:10]))
             except ValueError:
                 continue
         return {day for day in days if self.landing_files(day)}
 
+    # -- lake ------------------------------------------------------------------------------
+    def partition(self, dataset: str, day: date) -> Path:
+        return self.lake / dataset / f"date={day.isoformat()}"
+
+    def trace_files(self, day: date) -> list[str]:
+        """The Parquet files of a day's trace partition, for DuckDB to scan."""
+        return [str(p) for p in sorted(self.partition(TRACE, day).glob("*.parquet"))]
+
+    def is_loaded(self, day: date) -> bool:
+        return (self.partition(TRACE, day) / LOAD_MANIFEST).exists()
+
     def read_load_manifest(self, day: date) -> dict:
-        path = self.load_manifest(day)
+        path = self.partition(TRACE, day) / LOAD_MANIFEST
         if not path.exists():
-            raise FileNotFoundError(f"day {day} is not loaded: {path} is missing; run ingest for {day} first")
+            raise NotLoadedError(f"day {day} is not loaded: {path} is missing; run ingest for {day} first")
         return json.loads(path.read_text(encoding="utf-8"))
 
-    # -- locking ---------------------------------------------------------------
+    def partition_fingerprint(self, day: date) -> dict:
+        """A loaded day's row count and a hash of its trace files (what a report was computed from)."""
+        if not self.is_loaded(day):
+            return {"date": day.isoformat(), "missing": True}
+        digest = hashlib.sha256()
+        for file in sorted(self.partition(TRACE, day).glob("*.parquet")):
+            digest.update(file.name.encode() + b"\0" + sha256_file(file).encode() + b"\n")
+        rows = self.read_load_manifest(day)["rows_loaded"]
+        return {"date": day.isoformat(), "rows_loaded": rows, "content_sha256": digest.hexdigest()}
+
+    def landing_state(self, day: date) -> str:
+        """'missing' (no export), 'new' (never loaded), 'changed' (the exports differ from the ones
+        last loaded, by name or SHA-256) or 'same'."""
+        files = self.landing_files(day)
+        if not files:
+            return "missing"
+        if not self.is_loaded(day):
+            return "new"
+        loaded = {(s["file"], s["sha256"]) for s in self.read_load_manifest(day)["sources"]}
+        return "same" if loaded == {(f.name, sha256_file(f)) for f in files} else "changed"
+
+    def fingerprints(self, start: date, end: date) -> list[dict]:
+        return [self.partition_fingerprint(start + timedelta(days=i)) for i in range((end - start).days + 1)]
+
+    @contextlib.contextmanager
+    def staged_day(self) -> Iterator[StagedDay]:
+        """Empty folders for a day's partitions and DuckDB's spill files, removed afterwards."""
+        staging = self.lake / ".staging" / uuid.uuid4().hex
+        staged = StagedDay(staging / TRACE, staging / QUARANTINE, staging / "spill")
+        for folder in (staged.trace, staged.quarantine, staged.spill):
+            folder.mkdir(parents=True)
+        try:
+            yield staged
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def publish_day(self, day: date, staged: StagedDay, load_manifest: dict) -> None:
+        """Swap the staged partitions in, each whole; the trace partition, which holds the load
+        manifest, goes last, so a day counts as loaded only once both are in place."""
+        write_bytes_atomic(staged.trace / LOAD_MANIFEST,
+                           (json.dumps(load_manifest, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+        _publish_dir(staged.quarantine, self.partition(QUARANTINE, day))
+        _publish_dir(staged.trace, self.partition(TRACE, day))
+
+    # -- locking ---------------------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self, name: str) -> Iterator[None]:
         """Exclusive lock across processes (two runs of one day never interleave)."""
-        locks = self.settings.home / ".locks"
+        locks = self.root / ".locks"
         locks.mkdir(parents=True, exist_ok=True)
         with open(locks / f"{name}.lock", "w") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
@@ -97,17 +203,106 @@ class Lake:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
-    # -- publishing ------------------------------------------------------------
-    def publish(self, staged: Path, target: Path) -> None:
-        """Make the staged directory the target directory, replacing it whole."""
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _fsync_tree(staged)
+
+class ArchiveStore:
+    """The archive's files: write-once revision folders and an append-only index.
+
+    Revisions are named by a relative location (`2026/W47/r1`); files inside them by name.
+    A revision is built aside, made read-only and renamed into place, so it appears whole.
+    """
+
+    INDEX = "index.jsonl"
+
+    def __init__(self, root: Path, storage: Storage):
+        self.root = root
+        self.lock = lambda: storage.lock("archive")
+
+    def revision_location(self, report_id: str, number: int) -> str:
+        """`2026-W47` -> `2026/W47/r1`; `adhoc/<window>` -> `adhoc/<window>/r1`."""
+        if report_id.startswith("adhoc/"):
+            return f"{report_id}/r{number}"
+        year, week = report_id.split("-W")
+        return f"{year}/W{week}/r{number}"
+
+    def display(self, location: str) -> Path:
+        """Where an auditor finds a revision on disk."""
+        return self.root / location
+
+    def exists(self, location: str) -> bool:
+        return (self.root / location).exists()
+
+    def create_revision(self, location: str, files: dict[str, bytes]) -> None:
+        """Write a revision's files once; fails if the revision exists already."""
+        target = self.root / location
         if target.exists():
-            _exchange(staged, target)  # staged now holds the old partition
-            shutil.rmtree(staged)
-        else:
-            os.rename(staged, target)
-        _fsync_dir(target.parent)
+            raise ArchiveError(f"{target} exists but the index does not know it; run `archive verify`")
+        staging = self.root / ".staging" / uuid.uuid4().hex
+        staging.mkdir(parents=True)
+        try:
+            for name, data in sorted(files.items()):
+                (staging / name).write_bytes(data)
+                os.chmod(staging / name, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(staging, target)
+            os.chmod(target, 0o550)  # after the move: moving a folder needs it writable
+        except BaseException:
+            if staging.exists():
+                os.chmod(staging, 0o750)
+                for path in staging.iterdir():
+                    os.chmod(path, 0o644)
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+    def add_file(self, location: str, name: str, data: bytes) -> None:
+        """Add one file to a revision, once (a send receipt); the revision stays read-only."""
+        folder = self.root / location
+        path = folder / name
+        if path.exists():
+            raise ArchiveError(f"{location}/{name} exists already")
+        os.chmod(folder, 0o750)
+        try:
+            write_bytes_atomic(path, data)
+            os.chmod(path, 0o444)
+        finally:
+            os.chmod(folder, 0o550)
+
+    def read(self, location: str, name: str) -> bytes | None:
+        path = self.root / location / name
+        return path.read_bytes() if path.exists() else None
+
+    def file_names(self, location: str) -> list[str]:
+        return sorted(p.name for p in (self.root / location).iterdir())
+
+    def file_sha256(self, location: str, name: str) -> str | None:
+        path = self.root / location / name
+        return sha256_file(path) if path.exists() else None
+
+    def revision_locations(self, marker: str) -> list[str]:
+        """Every revision folder holding a file named `marker` (its manifest), staging excluded."""
+        if not self.root.exists():
+            return []
+        return sorted(str(p.parent.relative_to(self.root)) for p in self.root.rglob(marker)
+                      if ".staging" not in p.parts)
+
+    def is_empty(self) -> bool:
+        return not self.root.exists() or not any(self.root.iterdir())
+
+    def index_lines(self) -> list[bytes]:
+        index = self.root / self.INDEX
+        return index.read_bytes().splitlines() if index.exists() else []
+
+    def has_index(self) -> bool:
+        return (self.root / self.INDEX).exists()
+
+    def index_location(self) -> Path:
+        return self.root / self.INDEX
+
+    def append_index(self, line: bytes) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / self.INDEX, "ab") as fh:
+            fh.write(line + b"\n")
+            fh.flush()
+            os.fsync(fh.fileno())
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -120,8 +315,16 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def write_json_atomic(path: Path, payload: dict) -> None:
-    write_bytes_atomic(path, (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+def _publish_dir(staged: Path, target: Path) -> None:
+    """Make the staged directory the target directory, replacing it whole."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _fsync_tree(staged)
+    if target.exists():
+        _exchange(staged, target)  # staged now holds the old partition
+        shutil.rmtree(staged)
+    else:
+        os.rename(staged, target)
+    _fsync_dir(target.parent)
 
 
 _AT_FDCWD = -100

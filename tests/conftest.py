@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from etl.config import settings
+from etl.storage import Storage
 
 HEADER = ["Received", "SenderAddress", "RecipientAddress", "Subject", "Status", "ConnectorName", "Direction",
           "TlsVersion", "TlsCipher", "FromIP", "ToIP", "Size", "MessageId", "MessageTraceId"]
@@ -63,7 +64,7 @@ def connector_tls(cfg, day) -> list[tuple]:
     """The warehouse's daily_connector_tls rows of `day`: direction, connector, TLS bucket, messages, bytes."""
     import duckdb
 
-    con = duckdb.connect(str(cfg.warehouse), read_only=True)
+    con = duckdb.connect(str(Storage(cfg).warehouse), read_only=True)
     try:
         return con.execute("select direction, connector, tls_version, messages, bytes from daily_connector_tls "
                            "where date = $day order by all", {"day": day}).fetchall()
@@ -76,3 +77,36 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def compute(cfg, start, end, *, connector=None, direction=None, generated_at, thresholds=None):
+    """The report for a window, straight from the warehouse (views -> model), nothing written."""
+    from etl.report.model import Thresholds, build_report
+    from etl.report.queries import query_views
+    from etl.report.request import ReportRequest
+
+    request = ReportRequest(start, end, connector, direction)
+    request.check()
+    views = query_views(Storage(cfg), request)["views"]
+    return build_report(start=start, end=end, connector=connector, direction=direction,
+                        thresholds=thresholds or Thresholds.from_settings(cfg), generated_at=generated_at, **views)
+
+
+def write_outputs(report, out: Path, formats=("html", "email", "txt", "json")) -> list[Path]:
+    from etl.report.render import OUTPUT_NAMES, render
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in formats:
+        (out / OUTPUT_NAMES[fmt]).write_bytes(render(report, fmt))
+        paths.append(out / OUTPUT_NAMES[fmt])
+    return paths
+
+
+def archive_report(cfg, report, smtp, *, reason, now):
+    """Archive a report document as the pipeline's publish step does."""
+    from etl.delivery.publish import archive_report as archive
+    from etl.pipeline import request_of
+    from etl.report.render import render_all
+
+    return archive(Storage(cfg), request_of(report), report, render_all(report), smtp, reason=reason, now=now)

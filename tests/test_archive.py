@@ -6,16 +6,20 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from etl.archive import Archive, report_id
-from etl.mail import SmtpSettings
-from etl.publish import archive_report, send_revision
-from etl.report_csv import neutralise, view_csvs
+from etl.delivery.archive import Archive
+from etl.delivery.mail import SmtpSettings
+from etl.pipeline import send_report
+from etl.report.csv_views import neutralise, view_csvs
+from etl.report.request import ReportRequest
+from etl.storage import Storage
+from tests.conftest import archive_report
 from tests.test_mail import NOW
 from tests.test_report_html import evil_report
 
@@ -38,7 +42,7 @@ def writable(path: Path) -> None:
 
 def test_a_fresh_archive_verifies_and_reruns_make_new_revisions(cfg, two_revisions):
     first, second = two_revisions
-    archive = Archive(cfg)
+    archive = Archive(Storage(cfg))
     assert archive.verify() == []
     assert (first.number, second.number) == (1, 2)
     assert first.path.parent == second.path.parent
@@ -49,10 +53,11 @@ def test_a_fresh_archive_verifies_and_reruns_make_new_revisions(cfg, two_revisio
          "mail_flow_daily.csv", "protected_in_transit.csv", "tls_usage.csv"])
     assert manifest["window"]["missing_days"] == ["2026-11-17"]
     assert manifest["inputs"] == [{"date": "2026-11-16", "missing": True}, {"date": "2026-11-17", "missing": True}]
-    assert manifest["code_version"].startswith(("git:", "package:", "unknown"))
+    # the package version, and the commit of the clone it ran from: never "unknown"
+    assert re.fullmatch(r"mailflow \d+\.\d+\.\d+ \(git [0-9a-f]{40}\)", manifest["code_version"])
     assert {oct(p.stat().st_mode)[-3:] for p in first.path.iterdir()} == {"444"}  # every file read-only
     assert oct(first.path.stat().st_mode)[-3:] == "550"
-    lines = (archive.root / "index.jsonl").read_text().splitlines()
+    lines = (archive.store.index_location()).read_text().splitlines()
     assert [json.loads(line)["revision"] for line in lines] == [1, 2]
 
 
@@ -71,7 +76,7 @@ def test_flipping_one_byte_is_named(cfg, two_revisions, name):
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
-    problems = Archive(cfg).verify()
+    problems = Archive(Storage(cfg)).verify()
     assert problems and all("r1" in p for p in problems)
     assert any(name in p and "changed" in p for p in problems), problems
 
@@ -82,28 +87,29 @@ def test_a_deleted_and_an_added_file_are_named(cfg, two_revisions):
     (first.path / "report.txt").unlink()
     (second.path.parent / "r2").chmod(0o750)
     (second.path / "notes.txt").write_text("added later")
-    problems = Archive(cfg).verify()
+    problems = Archive(Storage(cfg)).verify()
     assert f"{first.report_id} r1: report.txt missing" in problems
     assert f"{second.report_id} r2: unexpected file notes.txt" in problems
 
 
 def test_editing_or_removing_an_index_line_breaks_the_chain(cfg, two_revisions):
-    index = Archive(cfg).root / "index.jsonl"
+    index = Archive(Storage(cfg)).store.index_location()
     lines = index.read_text().splitlines()
     edited = json.loads(lines[0])
     edited["reason"] = "nothing to see"
     index.write_text(json.dumps(edited, sort_keys=True, separators=(",", ":")) + "\n" + lines[1] + "\n")
-    assert "index line 2: broken chain (the line before it was changed, removed or inserted)" in Archive(cfg).verify()
+    problems = Archive(Storage(cfg)).verify()
+    assert "index line 2: broken chain (the line before it was changed, removed or inserted)" in problems
     index.write_text(lines[1] + "\n")  # the first line removed
-    problems = Archive(cfg).verify()
+    problems = Archive(Storage(cfg)).verify()
     assert "index line 1: broken chain (the line before it was changed, removed or inserted)" in problems
     assert any("revision not in the index" in p for p in problems)
 
 
 def test_a_send_is_chained_and_its_receipt_verified(cfg, two_revisions):
     first, _ = two_revisions
-    send_revision(cfg, first.report_id, 1, OUTBOX)
-    archive = Archive(cfg)
+    send_report(cfg, first.report_id, 1, OUTBOX)
+    archive = Archive(Storage(cfg))
     assert archive.verify() == []
     assert [e["event"] for e in archive.entries()] == ["archived", "archived", "sent"]
     receipt = first.path / "receipt.json"
@@ -124,9 +130,9 @@ def test_csv_cells_cannot_become_formulas():
 def test_report_ids_name_weeks_and_ad_hoc_windows():
     from datetime import date
 
-    assert report_id(date(2026, 11, 16), date(2026, 11, 22), None, None) == "2026-W47"
-    assert report_id(date(2026, 11, 17), date(2026, 11, 23), None, None) == "adhoc/2026-11-17_2026-11-23"
-    assert report_id(date(2026, 11, 16), date(2026, 11, 22), "A/B", "inbound") == (
+    assert ReportRequest(date(2026, 11, 16), date(2026, 11, 22)).report_id == "2026-W47"
+    assert ReportRequest(date(2026, 11, 17), date(2026, 11, 23)).report_id == "adhoc/2026-11-17_2026-11-23"
+    assert ReportRequest(date(2026, 11, 16), date(2026, 11, 22), "A/B", "inbound").report_id == (
         "adhoc/2026-11-16_2026-11-22_connector-A_B_inbound")
 
 
@@ -154,17 +160,17 @@ def test_the_auditor_commands(cfg, two_revisions):
 
 def test_a_rerun_over_the_same_data_says_the_same_and_is_not_mailed_again(cfg):
     first = archive_report(cfg, evil_report(), OUTBOX, reason=None, now=NOW)
-    send_revision(cfg, first.report_id, 1, OUTBOX)
+    send_report(cfg, first.report_id, 1, OUTBOX)
     later = NOW.replace(hour=9)
     report = evil_report()
     report["generated_at"] = later.isoformat()
     second = archive_report(cfg, report, OUTBOX, reason="rerun", now=later)
     manifests = [json.loads((r.path / "manifest.json").read_text()) for r in (first, second)]
     assert manifests[0]["content_sha256"] == manifests[1]["content_sha256"]
-    receipt = send_revision(cfg, second.report_id, 2, OUTBOX)
+    receipt = send_report(cfg, second.report_id, 2, OUTBOX)
     assert receipt["already_sent"] is True and receipt["same_as_revision"] == 1
     assert len(list((cfg.home / "outbox").iterdir())) == 1  # one email, not two
     changed = evil_report()
     changed["insights"] = []
     third = archive_report(cfg, changed, OUTBOX, reason="late data", now=later)
-    assert "already_sent" not in send_revision(cfg, third.report_id, 3, OUTBOX)
+    assert "already_sent" not in send_report(cfg, third.report_id, 3, OUTBOX)

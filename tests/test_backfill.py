@@ -9,12 +9,13 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from etl.archive import Archive
-from etl.backfill import backfill, day_plan
-from etl.ingest import ingest_day
-from etl.sample import generate
-from etl.status import status
-from etl.warehouse import rebuild_day
+from etl.delivery.archive import Archive
+from etl.devtools.sample import generate
+from etl.load.ingest import ingest_day
+from etl.load.warehouse import rebuild_day
+from etl.ops.backfill import backfill
+from etl.ops.status import status
+from etl.storage import Storage
 from tests.test_warehouse import dump
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,13 +44,13 @@ def test_backfill_loads_then_skips_what_did_not_change(cfg):
 def test_late_data_reloads_the_day_and_reissues_its_week(cfg):
     landing(cfg)
     backfill(cfg, MON, WED, reports=True)
-    archive = Archive(cfg)
+    archive = Archive(Storage(cfg))
     (first,) = archive.revisions("2026-W46")
     before = {p.name: p.read_bytes() for p in first.path.iterdir()}
 
     with open(cfg.landing / "trace_2026-11-10.csv", "a", newline="") as fh:
         fh.write(LATE_ROW)
-    assert day_plan(cfg, TUE) == "changed" and day_plan(cfg, MON) == "same"
+    assert Storage(cfg).landing_state(TUE) == "changed" and Storage(cfg).landing_state(MON) == "same"
     result = backfill(cfg, MON, WED, reports=True)
     assert result.loaded == ["2026-11-10"]
     assert result.reports == [{"report_id": "2026-W46", "revision": 2, "reason": "late data", "sent": False}]

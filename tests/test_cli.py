@@ -22,7 +22,8 @@ def etl(*args, home: Path):
 def test_ingest_json_counts_reconcile(tmp_path):
     path = tmp_path / "trace_2026-11-09.csv"
     path.write_bytes(csv_bytes([row(), row(), row(received="nope"), row(message_id="<2@x>", tls="Tls13")]))
-    done = etl("ingest", "--date", "2026-11-09", "--json", path, home=tmp_path / "home")
+    # 1 of 4 rows quarantined is far above the gate's 1%: --no-gate loads it without the verdict
+    done = etl("ingest", "--date", "2026-11-09", "--json", "--no-gate", path, home=tmp_path / "home")
     assert done.returncode == 0, done.stderr
     counts = json.loads(done.stdout)
     assert counts == {"date": "2026-11-09", "rows_read": 4, "rows_loaded": 2, "rows_quarantined": 1,
@@ -47,7 +48,7 @@ def test_usage_errors_are_reported_by_argparse(tmp_path):
 
 def test_sample_then_ingest_from_the_landing_folder(tmp_path):
     home = tmp_path / "home"
-    assert etl("sample", "--start", "2026-11-09", "--days", "1", "--out", home / "landing", "--rows-per-day", 200,
+    assert etl("sample", "--start", "2026-11-09", "--days", "1", "--out", home / "landing", "--rows-per-day", 500,
                home=home).returncode == 0
     done = etl("ingest", "--date", "2026-11-09", home=home)
     assert done.returncode == 0, done.stderr
@@ -56,7 +57,7 @@ def test_sample_then_ingest_from_the_landing_folder(tmp_path):
 
 def test_report_writes_the_outputs_and_refuses_bad_requests(tmp_path):
     home = tmp_path / "home"
-    etl("sample", "--start", "2026-11-09", "--days", "1", "--out", home / "landing", "--rows-per-day", 300, home=home)
+    etl("sample", "--start", "2026-11-09", "--days", "1", "--out", home / "landing", "--rows-per-day", 500, home=home)
     assert etl("ingest", "--date", "2026-11-09", home=home).returncode == 0
     done = etl("report", "--from", "2026-11-09", "--to", "2026-11-10", "--out", tmp_path / "out", home=home)
     assert done.returncode == 0, done.stderr
@@ -72,3 +73,50 @@ def test_report_writes_the_outputs_and_refuses_bad_requests(tmp_path):
     ]:
         done = etl("report", *args, "--out", tmp_path / "x", home=home)
         assert done.returncode == 2 and done.stderr.startswith(message) and done.stderr.count("\n") == 1
+
+
+def test_ingest_applies_the_daily_dags_quality_gate_and_keeps_the_day(tmp_path):
+    path = tmp_path / "trace_2026-11-09.csv"
+    path.write_bytes(csv_bytes([row(), row(received="nope"), row(message_id="<2@x>")]))
+    done = etl("ingest", "--date", "2026-11-09", path, home=tmp_path / "home")
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: 2026-11-09: 33.33% of rows quarantined (1 of 3: bad_timestamp=1), "
+                                  "above the 1.0% limit") and done.stderr.count("\n") == 1
+    assert done.stdout.startswith("2026-11-09: read 3, loaded 2")  # the counts come first
+    status = json.loads(etl("status", "--json", home=tmp_path / "home").stdout)
+    assert [d["date"] for d in status["days"]] == ["2026-11-09"]  # loaded, as the DAG leaves it
+
+
+def test_every_command_has_help_with_an_example(tmp_path):
+    from etl.cli import build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    for name in commands:
+        args = ["archive", "list"] if name == "archive" else [name]
+        done = subprocess.run([sys.executable, "-m", "etl", *args, "--help"], capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0 and "example:\n  mailflow " in done.stdout, name
+
+
+def test_a_bug_is_exit_1_with_one_line_and_a_user_error_exit_2(tmp_path, monkeypatch, capsys):
+    from etl import cli
+
+    def broken(args):
+        raise ValueError("a bug, not the user's fault")
+
+    monkeypatch.setattr(cli, "cmd_status", broken)
+    monkeypatch.delenv("MAILFLOW_DEBUG", raising=False)
+    monkeypatch.setenv("MAILFLOW_HOME", str(tmp_path))
+    assert cli.main(["status"]) == 1
+    assert capsys.readouterr().err == ("error: unexpected ValueError: a bug, not the user's fault "
+                                       "(set MAILFLOW_DEBUG=1 for the traceback)\n")
+    assert cli.main(["archive", "show", "2026-W47"]) == 2
+    assert capsys.readouterr().err == "error: no archived report '2026-W47'; see `mailflow archive list`\n"
+
+
+def test_the_console_script_runs_without_pythonpath(tmp_path):
+    script = Path(sys.executable).parent / "mailflow"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([str(script), "status"], env={**env, "MAILFLOW_HOME": str(tmp_path)}, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from etl.sample import generate
+from etl.devtools.sample import generate
 
 REPO = Path(__file__).resolve().parent.parent
 HARNESS = REPO / "tests" / "airflow_harness.py"

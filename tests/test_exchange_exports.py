@@ -12,10 +12,10 @@ import duckdb
 import pytest
 
 from etl.contract import COLUMN_ALIASES
-from etl.export_file import detect_encoding
-from etl.ingest import ingest_day
-from etl.storage import QUARANTINE, TRACE, Lake
-from etl.warehouse import rebuild_day
+from etl.load.ingest import ingest_day
+from etl.load.warehouse import rebuild_day
+from etl.sources.files import detect_encoding
+from etl.storage import QUARANTINE, TRACE, Storage
 from tests.conftest import connector_tls
 
 DAY = date(2026, 11, 21)
@@ -72,7 +72,7 @@ def load(cfg, tmp_path, data: bytes, name="trace_2026-11-21.csv"):
 
 
 def lake_rows(cfg, dataset=TRACE):
-    path = Lake(cfg).partition(dataset, DAY)
+    path = Storage(cfg).partition(dataset, DAY)
     cur = duckdb.connect().execute(f"select * exclude (source_file) from read_parquet('{path}/*.parquet') "
                                    "order by source_line")
     names = [d[0] for d in cur.description]
@@ -98,7 +98,7 @@ def test_powershell_export_loads_alike_in_every_encoding(cfg, tmp_path, encoding
     assert rows[1]["sender_address"] == "zoë@contoso.example"
     assert (rows[0]["from_ip"], rows[0]["message_trace_id"], rows[0]["size_bytes"]) == ("203.0.113.7", "7c1e", 1000)
     assert rows[0]["tls_version_raw"] == "SP_PROT_TLS1_2_SERVER"
-    manifest = json.loads(Lake(cfg).load_manifest(DAY).read_text())
+    manifest = Storage(cfg).read_load_manifest(DAY)
     source = manifest["sources"][0]
     assert source["encoding"] == encoding.partition("+")[0] and source["format"] == "csv"
     assert source["columns"]["Received"] == "Received"
@@ -144,7 +144,7 @@ def test_historical_search_report_in_utf16_without_bom(cfg, tmp_path):
     assert first["from_ip"] == "198.51.100.77"  # original_client_ip, preferred to client_ip
     assert (first["to_ip"], first["message_trace_id"]) == ("40.92.0.1", "n1")
     assert first["received_at"] == datetime(2026, 11, 21, 9, 0, 0, 123456, tzinfo=UTC)
-    manifest = json.loads(Lake(cfg).load_manifest(DAY).read_text())
+    manifest = Storage(cfg).read_load_manifest(DAY)
     assert manifest["sources"][0]["columns"] == {
         "Received": "date_time_utc", "SenderAddress": "sender_address", "RecipientAddress": "recipient_address",
         "Direction": "directionality", "ConnectorName": "connector_id", "TlsVersion": "tls_version",
@@ -198,7 +198,7 @@ def test_each_exchange_name_of_a_column_is_read_as_that_column(cfg, tmp_path, co
         assert "secret plans" not in json.dumps(loaded, default=str)  # read for duplicates, never stored
     else:
         assert loaded[LAKE_COLUMN[column]] == EXPECTED_VALUE[column]
-    assert json.loads(Lake(cfg).load_manifest(DAY).read_text())["sources"][0]["columns"][column] == alias
+    assert Storage(cfg).read_load_manifest(DAY)["sources"][0]["columns"][column] == alias
 
 
 def test_utf16_without_bom_is_told_by_its_header_even_when_the_data_is_not_ascii(cfg, tmp_path):

@@ -8,17 +8,17 @@ from datetime import date
 import duckdb
 import pytest
 
-from etl.csv_source import ExportReader
-from etl.export_file import ExportError
-from etl.ingest import ingest_day
-from etl.storage import QUARANTINE, TRACE, Lake
+from etl.errors import ExportError
+from etl.load.ingest import ingest_day
+from etl.sources.csv_reader import CsvReader
+from etl.storage import QUARANTINE, TRACE, Storage
 from tests.conftest import HEADER, csv_bytes, row
 
 DAY = date(2026, 11, 9)
 
 
 def lake_rows(cfg, dataset=TRACE, order="source_line"):
-    path = Lake(cfg).partition(dataset, DAY)
+    path = Storage(cfg).partition(dataset, DAY)
     con = duckdb.connect()
     cur = con.execute(f"select * from read_parquet('{path}/*.parquet', hive_partitioning=false) order by {order}")
     names = [d[0] for d in cur.description]
@@ -60,7 +60,7 @@ def test_subject_is_never_stored_not_even_in_quarantine(cfg, export):
     assert len(quarantined) == 3
     assert quarantined[0]["raw"].startswith("bad,a@fabrikam.com,b@contoso.com,,Delivered")  # field kept, emptied
     for dataset in (TRACE, QUARANTINE):
-        for file in Lake(cfg).partition(dataset, DAY).iterdir():
+        for file in Storage(cfg).partition(dataset, DAY).iterdir():
             assert b"Top secret" not in file.read_bytes()
 
 
@@ -175,8 +175,8 @@ def test_unloadable_files_fail_with_one_line_and_write_nothing(cfg, export, make
     with pytest.raises(ExportError, match=message) as info:
         ingest_day(cfg, DAY, [path])
     assert "\n" not in str(info.value) and path.name in str(info.value)
-    assert not Lake(cfg).partition(TRACE, DAY).exists()
-    assert not any((cfg.lake / ".staging").iterdir())
+    assert not Storage(cfg).partition(TRACE, DAY).exists()
+    assert not any((Storage(cfg).lake / ".staging").iterdir())
 
 
 def test_an_export_for_the_wrong_day_is_quarantined_whole(cfg, export):
@@ -187,13 +187,13 @@ def test_an_export_for_the_wrong_day_is_quarantined_whole(cfg, export):
 
 def test_rerun_replaces_the_partition_and_leaves_nothing_stale(cfg, export):
     ingest_day(cfg, DAY, [export([row(), row(message_id="<2@x>")])])
-    partition = Lake(cfg).partition(TRACE, DAY)
+    partition = Storage(cfg).partition(TRACE, DAY)
     first = json.loads((partition / "_load.json").read_text())
     ingest_day(cfg, DAY, [export([row()], name="trace_2026-11-09.csv")])
     assert len(lake_rows(cfg)) == 1
     assert sorted(p.name for p in partition.iterdir()) == ["_load.json", "part-0.parquet"]
     assert first["rows_loaded"] == 2
-    assert not any((cfg.lake / ".staging").iterdir())
+    assert not any((Storage(cfg).lake / ".staging").iterdir())
 
 
 def test_landing_folder_is_the_default_source(cfg, home):
@@ -213,7 +213,7 @@ def test_line_numbers_hold_whatever_the_chunking(cfg, export, monkeypatch, chunk
     rows = [row(message_id=f"<{i}@x>", subject="a\nb" if i % 7 == 0 else "s") for i in range(n)]
     rows[ragged] = rows[ragged][:5]
     path = export(rows)
-    monkeypatch.setattr("etl.sources.ExportReader", lambda p: ExportReader(p, chunk_bytes=chunk_bytes))
+    monkeypatch.setattr("etl.sources.detect.CsvReader", lambda p: CsvReader(p, chunk_bytes=chunk_bytes))
     result = ingest_day(cfg, DAY, [path])
     # row i starts on line 2 + i + (rows before it whose subject spans two lines)
     expected = {i: 2 + i + sum(1 for j in range(i) if j % 7 == 0) for i in range(n)}
@@ -268,8 +268,8 @@ def test_two_loads_of_one_day_at_once_leave_one_whole_partition(cfg, export):
         results = pool.starmap(_ingest_in_child, [(str(cfg.home), str(path))] * 2)
     assert results == [2000, 2000]
     assert len(lake_rows(cfg)) == 2000
-    assert sorted(p.name for p in Lake(cfg).partition(TRACE, DAY).iterdir()) == ["_load.json", "part-0.parquet"]
-    assert not any((cfg.lake / ".staging").iterdir())
+    assert sorted(p.name for p in Storage(cfg).partition(TRACE, DAY).iterdir()) == ["_load.json", "part-0.parquet"]
+    assert not any((Storage(cfg).lake / ".staging").iterdir())
 
 
 def _ingest_in_child(home: str, path: str) -> int:

@@ -14,9 +14,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from etl.mail import DeliveryError, SmtpSettings
-from etl.publish import archive_report, send_revision
-from tests.conftest import free_port
+from etl.delivery.mail import SmtpSettings
+from etl.errors import DeliveryError
+from etl.pipeline import send_report
+from etl.storage import Storage
+from tests.conftest import archive_report, free_port
 from tests.test_report_html import evil_report
 
 NOW = dt.datetime(2026, 11, 23, 6, tzinfo=dt.UTC)
@@ -94,7 +96,7 @@ def test_the_report_arrives_encrypted_with_its_parts(cfg, smtp_server, certifica
     inbox, port = smtp_server()
     smtp = settings_for(port, certificate)
     revision = archived(cfg, smtp)
-    receipt = send_revision(cfg, revision.report_id, revision.number, smtp)
+    receipt = send_report(cfg, revision.report_id, revision.number, smtp)
 
     (received,) = inbox.messages
     assert received["tls"] is True and receipt["tls"] in ("TLSv1.2", "TLSv1.3")
@@ -121,8 +123,8 @@ def test_a_second_send_of_a_revision_sends_nothing(cfg, smtp_server, certificate
     inbox, port = smtp_server()
     smtp = settings_for(port, certificate)
     revision = archived(cfg, smtp)
-    first = send_revision(cfg, revision.report_id, revision.number, smtp)
-    again = send_revision(cfg, revision.report_id, revision.number, smtp)
+    first = send_report(cfg, revision.report_id, revision.number, smtp)
+    again = send_report(cfg, revision.report_id, revision.number, smtp)
     assert len(inbox.messages) == 1
     assert again["already_sent"] is True and again["message_id"] == first["message_id"]
 
@@ -132,7 +134,7 @@ def test_a_server_without_starttls_is_refused(cfg, smtp_server, certificate):
     smtp = settings_for(port, certificate)
     revision = archived(cfg, smtp)
     with pytest.raises(DeliveryError, match=f"localhost:{port} does not offer STARTTLS; refusing"):
-        send_revision(cfg, revision.report_id, revision.number, smtp)
+        send_report(cfg, revision.report_id, revision.number, smtp)
     assert inbox.messages == []
     assert not (revision.path / "receipt.json").exists()
 
@@ -142,17 +144,17 @@ def test_a_server_that_is_down_fails_naming_it_and_keeps_the_archive(cfg, certif
     smtp = settings_for(port, certificate)
     revision = archived(cfg, smtp)
     with pytest.raises(DeliveryError, match=f"SMTP server localhost:{port} unreachable"):
-        send_revision(cfg, revision.report_id, revision.number, smtp)
-    from etl.archive import Archive
+        send_report(cfg, revision.report_id, revision.number, smtp)
+    from etl.delivery.archive import Archive
 
-    assert Archive(cfg).verify() == []
+    assert Archive(Storage(cfg)).verify() == []
 
 
 def test_a_refused_recipient_is_reported_and_the_others_get_the_mail(cfg, smtp_server, certificate):
     inbox, port = smtp_server(refuse={"auditor@contoso.example"})
     smtp = settings_for(port, certificate)
     revision = archived(cfg, smtp)
-    receipt = send_revision(cfg, revision.report_id, revision.number, smtp)
+    receipt = send_report(cfg, revision.report_id, revision.number, smtp)
     assert [m["rcpt"] for m in inbox.messages] == [["ciso@contoso.example"]]
     assert receipt["recipients"] == ["ciso@contoso.example"]
     assert receipt["refused"] == {"auditor@contoso.example": "550 5.1.1 mailbox unavailable"}
@@ -161,7 +163,7 @@ def test_a_refused_recipient_is_reported_and_the_others_get_the_mail(cfg, smtp_s
 def test_without_a_server_the_message_goes_to_the_outbox(cfg):
     smtp = SmtpSettings(host=None, recipients=("ciso@contoso.example",))
     revision = archived(cfg, smtp)
-    receipt = send_revision(cfg, revision.report_id, revision.number, smtp)
+    receipt = send_report(cfg, revision.report_id, revision.number, smtp)
     assert receipt["delivered_to"] == "outbox"
     outbox_file = cfg.home / "outbox" / receipt["outbox_file"].rsplit("/", 1)[1]
     assert outbox_file.read_bytes() == (revision.path / "message.eml").read_bytes()

@@ -11,9 +11,14 @@ import pytest
 from etl import sql
 from etl.contract import TLS_BUCKETS
 from etl.duck import connect, run
-from etl.report import ReportError, compute, previous_week, render, write
-from etl.report_model import Thresholds, build_report, largest_remainder_pct
-from etl.warehouse import ensure_schema
+from etl.errors import ReportError
+from etl.load.warehouse import ensure_schema
+from etl.report.model import Thresholds, build_report
+from etl.report.render import render
+from etl.report.request import previous_week
+from etl.report.shares import percentages
+from etl.storage import Storage
+from tests.conftest import compute, write_outputs
 
 D1, D2, D3 = date(2026, 11, 16), date(2026, 11, 17), date(2026, 11, 18)
 NOW = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
@@ -40,7 +45,7 @@ REMOTE = [
 @pytest.fixture
 def warehouse(cfg):
     cfg.home.mkdir(parents=True)
-    con = connect(cfg.warehouse)
+    con = connect(Storage(cfg).warehouse)
     ensure_schema(con)
     for r in CONNECTOR_TLS:
         run(con, "insert into daily_connector_tls values ($1, $2, $3, $4, $5, 0)", list(r))
@@ -54,9 +59,9 @@ def warehouse(cfg):
 
 
 def view(cfg, name, **params):
-    con = connect(cfg.warehouse, read_only=True)
+    con = connect(Storage(cfg).warehouse, read_only=True)
     try:
-        return con.execute(sql.load(name), params).fetchall()
+        return con.execute(sql.load(f"report/{name}"), params).fetchall()
     finally:
         con.close()
 
@@ -105,14 +110,14 @@ def test_report_remote_domains_top_n(warehouse):
 
 
 def test_largest_remainder_adds_up_to_exactly_100():
-    assert largest_remainder_pct({"TLS1.3": 1, "TLS1.2": 1, "none": 1}) == {
+    assert percentages({"TLS1.3": 1, "TLS1.2": 1, "none": 1}, TLS_BUCKETS) == {
         "TLS1.3": 33.4, "TLS1.2": 33.3, "TLS1.1": 0.0, "TLS1.0": 0.0, "none": 33.3, "unknown": 0.0}
     rng = random.Random(1)
     for _ in range(500):
         counts = {b: rng.choice([0, 1, 2, 3, 7, 999, rng.randrange(10**6)]) for b in TLS_BUCKETS}
         if sum(counts.values()):
-            assert round(sum(largest_remainder_pct(counts).values()), 6) == 100.0
-    assert sum(largest_remainder_pct({}).values()) == 0.0
+            assert round(sum(percentages(counts, TLS_BUCKETS).values()), 6) == 100.0
+    assert sum(percentages({}, TLS_BUCKETS).values()) == 0.0
 
 
 def _group_report(counts: dict[str, int], thresholds: Thresholds | None = None):
@@ -172,7 +177,7 @@ def test_filters_narrow_every_view(warehouse):
 
 def test_text_output_carries_the_numbers(warehouse, tmp_path):
     report = compute(warehouse, D1, D3, generated_at=NOW)
-    paths = write(report, tmp_path / "out")
+    paths = write_outputs(report, tmp_path / "out")
     assert [p.name for p in paths] == ["report.html", "email.html", "report.txt", "report.json"]
     text = (tmp_path / "out" / "report.txt").read_text()
     for expected in ("2 connectors need attention", "MISSING: 2026-11-17", "2 of 162 rows read (1.2%)",

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from etl.report import render, write
-from etl.report_model import Thresholds, build_report
+from etl.report.model import Thresholds, build_report
+from etl.report.render import render
+from tests.conftest import write_outputs
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"
@@ -83,7 +84,7 @@ def chromium():
 
 
 def test_a_browser_opens_the_report_and_the_dropdown_switches_connector(chromium, tmp_path):
-    (path,) = write(evil_report(), tmp_path, ("html",))
+    (path,) = write_outputs(evil_report(), tmp_path, ("html",))
     page = chromium.new_page(viewport={"width": 1100, "height": 900})
     problems = []
     page.on("console", lambda message: message.type in ("error", "warning") and problems.append(message.text))
@@ -112,7 +113,7 @@ def test_a_browser_opens_the_report_and_the_dropdown_switches_connector(chromium
 
 
 def test_without_javascript_everything_stays_readable(chromium, tmp_path):
-    (path,) = write(evil_report(), tmp_path, ("html",))
+    (path,) = write_outputs(evil_report(), tmp_path, ("html",))
     context = chromium.new_context(java_script_enabled=False)
     page = context.new_page()
     page.goto(path.as_uri())

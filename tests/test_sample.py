@@ -7,7 +7,7 @@ from datetime import date
 import duckdb
 
 from etl.contract import normalize_tls
-from etl.sample import FLOWS, generate
+from etl.devtools.sample import FLOWS, generate
 
 
 def test_same_seed_gives_byte_identical_files(tmp_path):

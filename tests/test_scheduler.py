@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from etl.sample import generate
+from etl.devtools.sample import generate
 from tests.conftest import free_port
 
 REPO = Path(__file__).resolve().parent.parent

@@ -10,9 +10,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from etl import sql
-from etl.contract import DIRECTION_SPELLINGS, STATUSES, TLS_SPELLINGS
+from etl.contract import DIRECTION_SPELLINGS, NOT_COUNTED_STATUSES, STATUSES, TLS_SPELLINGS
 from etl.duck import connect, run
-from etl.warehouse import ensure_schema
+from etl.load.warehouse import ensure_schema
 
 DAY = date(2026, 11, 9)
 
@@ -54,8 +54,12 @@ def con():
     con.close()
 
 
+def model_params(trace_files):
+    return {"trace_files": trace_files, "day": DAY, "not_counted_statuses": list(NOT_COUNTED_STATUSES)}
+
+
 def test_daily_connector_tls(con, trace_files):
-    rows = con.execute(sql.load("daily_connector_tls"), {"trace_files": trace_files, "day": DAY}).fetchall()
+    rows = con.execute(sql.load("load/daily_connector_tls"), model_params(trace_files)).fetchall()
     assert rows == [
         (DAY, "inbound", None, "TLS1.2", 2, 150),
         (DAY, "inbound", None, "none", 1, 0),
@@ -67,7 +71,7 @@ def test_daily_connector_tls(con, trace_files):
 
 
 def test_daily_remote_domain_tls(con, trace_files):
-    rows = con.execute(sql.load("daily_remote_domain_tls"), {"trace_files": trace_files, "day": DAY}).fetchall()
+    rows = con.execute(sql.load("load/daily_remote_domain_tls"), model_params(trace_files)).fetchall()
     assert rows == [
         (DAY, "inbound", None, "TLS1.2", "gmail.com", 2, 150),  # domains fold to lowercase
         (DAY, "inbound", None, "none", "old.example", 1, 0),
@@ -80,9 +84,9 @@ def test_daily_remote_domain_tls(con, trace_files):
 
 def test_daily_load_counts_messages_from_the_aggregates(con, trace_files):
     ensure_schema(con)
-    run(con, "insert into daily_connector_tls " + sql.load("daily_connector_tls"),
-        {"trace_files": trace_files, "day": DAY})
-    row = con.execute(sql.load("daily_load"), {
+    run(con, "insert into daily_connector_tls " + sql.load("load/daily_connector_tls"),
+        model_params(trace_files))
+    row = con.execute(sql.load("load/daily_load"), {
         "day": DAY, "rows_read": 12, "rows_loaded": 9, "rows_quarantined": 2, "duplicates_removed": 1,
         "quarantine_reasons": json.dumps({"bad_timestamp": 2}), "sources": "[]",
         "loaded_at": "2026-11-10T02:05:00+00:00"}).fetchall()[0]
@@ -128,7 +132,7 @@ def test_record_checks(con):
         {**BASE, "source_line": 15, "received": "11/10/2026 12:00:00 AM", "direction": "1"},
         {**BASE, "source_line": 16, "received": "2026-11-09T10:00:00Z", "direction": "3"},
     ]))
-    out = _dicts(con.execute(sql.load("record_checks"), record_check_params()))
+    out = _dicts(con.execute(sql.load("load/record_checks"), record_check_params()))
     assert [r["source_line"] for r in out] == list(range(2, 17))  # lines up with the batch
     assert [r["reject_reason"] for r in out] == [
         None, None, None, "unknown_direction", "outside_day", "missing_recipient", "bad_size", "bad_timestamp", None,
@@ -149,7 +153,7 @@ def test_record_checks_fold_tls_spellings_into_buckets(con):
     con.register("batch", _text_table([
         {**BASE, "source_line": line, "received": "2026-11-09T10:00:00Z", "tls_version": tls}
         for line, tls in enumerate(["No TLS", "", " TLSv1 ", "TLS 1.2", "SP_PROT_TLS1_3_CLIENT", "weird"], 2)]))
-    out = _dicts(con.execute(sql.load("record_checks"), record_check_params()))
+    out = _dicts(con.execute(sql.load("load/record_checks"), record_check_params()))
     assert [r["tls_bucket"] for r in out] == ["none", "unknown", "TLS1.0", "TLS1.2", "TLS1.3", "unknown"]
     assert [r["tls_unrecognised"] for r in out] == [False, False, False, False, False, True]
 
@@ -177,7 +181,7 @@ def test_duplicate_rows_keeps_the_earliest_occurrence_and_compares_every_field(c
     ])
     # the same hash for all four: a collision must not make line 3 a duplicate
     params = _staged(tmp_path, staged.append_column("row_hash", pa.array([42] * 4, pa.uint64())))
-    rows = con.execute(sql.load("duplicate_rows") + " order by all", params).fetchall()
+    rows = con.execute(sql.load("load/duplicate_rows") + " order by all", params).fetchall()
     assert rows == [("a.csv", 8), ("b.csv", 9)]  # a.csv:7 is the first of its kind; a.csv:3 differs
 
 
@@ -195,7 +199,7 @@ def test_lake_trace_types_normalises_and_drops_duplicates(con, tmp_path):
     text = text.append_column("tls_bucket", pa.array(["none", "unknown", "TLS1.2"]))
     params = _staged(tmp_path, text)
     run(con, "create temp table duplicate_rows as select 'f.csv' as source_file, 4::bigint as source_line")
-    out = _dicts(con.execute(sql.load("lake_trace") + " order by source_line", params))
+    out = _dicts(con.execute(sql.load("load/lake_trace") + " order by source_line", params))
     assert [r["source_line"] for r in out] == [2, 3]
     first, second = out
     assert first["received_at"] == datetime(2026, 11, 9, 0, 30, tzinfo=UTC)

@@ -4,23 +4,35 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import date
 
-from etl.storage import Lake
+import pytest
+
+from etl.storage import TRACE, Storage
 
 
-def test_publish_replaces_a_directory_whole(cfg):
-    lake = Lake(cfg)
-    target = lake.root / "trace" / "date=2026-11-09"
+def test_publish_replaces_a_day_whole(cfg):
+    storage = Storage(cfg)
+    day = date(2026, 11, 9)
     for version in ("old", "new"):
-        staged = lake.staging_dir()
-        (staged / f"{version}.parquet").write_text(version)
-        lake.publish(staged, target)
-    assert [p.name for p in target.iterdir()] == ["new.parquet"]
-    assert not any((lake.root / ".staging").iterdir())  # the old version went with the staging folder
+        with storage.staged_day() as staged:
+            (staged.trace / f"{version}.parquet").write_text(version)
+            storage.publish_day(day, staged, {"version": version})
+    assert sorted(p.name for p in storage.partition(TRACE, day).iterdir()) == ["_load.json", "new.parquet"]
+    assert storage.read_load_manifest(day) == {"version": "new"}
+    assert not any((storage.lake / ".staging").iterdir())  # the old version went with the staging folder
+
+
+def test_keys_stay_below_the_storage_root(cfg):
+    storage = Storage(cfg)
+    key = storage.write_bytes(storage.report_key("2026-11-16_2026-11-22", "report.json"), b"{}")
+    assert storage.read_bytes(key) == b"{}" and storage.path(key).is_relative_to(cfg.home)
+    with pytest.raises(ValueError, match="outside the storage root"):
+        storage.path("../elsewhere")
 
 
 def test_lock_serialises_writers_of_one_key(cfg):
-    lake = Lake(cfg)
+    lake = Storage(cfg)
     events = []
 
     def writer(name):

@@ -7,16 +7,18 @@ from datetime import date
 import duckdb
 import pytest
 
-from etl.ingest import ingest_day
-from etl.quality import DataQualityError, check_day
-from etl.warehouse import TABLES, rebuild_day
+from etl.errors import DataQualityError, NotLoadedError
+from etl.load.ingest import ingest_day
+from etl.load.quality import check_day
+from etl.load.warehouse import TABLES, rebuild_day
+from etl.storage import Storage
 from tests.conftest import row
 
 DAY = date(2026, 11, 9)
 
 
 def dump(cfg, columns_to_skip=("loaded_at",)):
-    con = duckdb.connect(str(cfg.warehouse), read_only=True)
+    con = duckdb.connect(str(Storage(cfg).warehouse), read_only=True)
     try:
         out = {}
         for table in TABLES:
@@ -66,7 +68,7 @@ def test_rebuilding_a_day_replaces_it_and_is_idempotent(cfg, export):
 
 
 def test_rebuild_needs_a_loaded_day(cfg):
-    with pytest.raises(FileNotFoundError, match="2026-11-09 is not loaded"):
+    with pytest.raises(NotLoadedError, match="2026-11-09 is not loaded"):
         rebuild_day(cfg, DAY)
 
 

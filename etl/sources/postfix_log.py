@@ -23,8 +23,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 
-from .connectors import ConnectorRules
-from .export_file import Reject
+from etl.sources.connectors import ConnectorRules
+from etl.sources.files import Reject
 
 MONTHS = {name: number for number, name in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 from datetime import date
 
-from .config import Settings
-from .storage import Lake
-
-
-class DataQualityError(Exception):
-    """The day loaded, but its data is not fit to report on."""
+from etl.config import Settings
+from etl.errors import DataQualityError
+from etl.storage import Storage
 
 
 def check_day(settings: Settings, day: date, max_quarantined_pct: float | None = None) -> dict:
     """Fail when too much of the day was quarantined, or when nothing at all was loaded."""
     limit = settings.max_quarantined_pct if max_quarantined_pct is None else max_quarantined_pct
-    manifest = Lake(settings).read_load_manifest(day)
+    manifest = Storage(settings).read_load_manifest(day)
     read, quarantined = manifest["rows_read"], manifest["rows_quarantined"]
     share = 100.0 * quarantined / read if read else 0.0
     verdict = {"date": day.isoformat(), "rows_read": read, "rows_loaded": manifest["rows_loaded"],

@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .export_file import ExportError
+from etl.errors import ConfigError
 
 RULE_KEYS = {"name", "direction", "hosts", "ips"}
 
@@ -68,15 +68,15 @@ def load_rules(path: Path | None) -> ConnectorRules:
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ExportError(f"{path}: connectors file not found") from None
+        raise ConfigError(f"{path}: connectors file not found") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ExportError(f"{path.name}: not valid TOML ({exc})") from None
+        raise ConfigError(f"{path.name}: not valid TOML ({exc})") from None
     unknown = set(document) - {"connector"}
     if unknown:
-        raise ExportError(f"{path.name}: unknown table {sorted(unknown)[0]!r}; expected [[connector]] entries")
+        raise ConfigError(f"{path.name}: unknown table {sorted(unknown)[0]!r}; expected [[connector]] entries")
     entries = document.get("connector", [])
     if not isinstance(entries, list):
-        raise ExportError(f"{path.name}: 'connector' must be an array of tables ([[connector]])")
+        raise ConfigError(f"{path.name}: 'connector' must be an array of tables ([[connector]])")
     return ConnectorRules(tuple(_rule(path.name, number, entry) for number, entry in enumerate(entries, 1)),
                           str(path))
 
@@ -84,7 +84,7 @@ def load_rules(path: Path | None) -> ConnectorRules:
 def _rule(file_name: str, number: int, entry: dict) -> ConnectorRule:
     def fail(problem: str):
         label = f"connector {number}" + (f" ({entry['name']})" if isinstance(entry.get("name"), str) else "")
-        raise ExportError(f"{file_name}: {label}: {problem}")
+        raise ConfigError(f"{file_name}: {label}: {problem}")
 
     if unknown := set(entry) - RULE_KEYS:
         fail(f"unknown key {sorted(unknown)[0]!r} (expected {', '.join(sorted(RULE_KEYS))})")

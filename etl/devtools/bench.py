@@ -19,6 +19,8 @@ import time
 from datetime import date
 from pathlib import Path
 
+from etl.errors import MailflowError
+
 BENCH_DAY = date(2026, 11, 10)  # a Tuesday: full weekday volume
 
 _OURS = """
@@ -26,9 +28,9 @@ import json, resource, sys, time
 from datetime import date
 from pathlib import Path
 from etl.config import settings
-from etl.ingest import ingest_day
+from etl.load.ingest import ingest_day
+from etl.sources.detect import SourceOptions
 t = time.perf_counter()
-from etl.sources import SourceOptions
 r = ingest_day(settings(), date.fromisoformat(sys.argv[1]), [Path(sys.argv[2])], SourceOptions(format=sys.argv[3]))
 print(json.dumps({"seconds": time.perf_counter() - t, "rows_read": r.rows_read, "rows_loaded": r.rows_loaded,
                   "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
@@ -71,9 +73,18 @@ def _gzip_copy(source: Path, target: Path) -> None:
 VARIANTS = {"utf-8": (".csv", None), "utf-16": ("_utf16.csv", _utf16_copy), "gzip": (".csv.gz", _gzip_copy)}
 
 
+def parse_variants(text: str) -> tuple[str, ...]:
+    variants = tuple(v.strip() for v in text.split(",") if v.strip())
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown or not variants:
+        raise MailflowError(f"unknown variant {unknown[0] if unknown else '(none)'!r} "
+                            f"(expected {', '.join(VARIANTS)})")
+    return variants
+
+
 def bench_ingest(rows: int, workdir: Path | None = None, repeats: int = 2, variants: tuple[str, ...] = ("utf-8",
                  "utf-16", "gzip")) -> int:
-    from .sample import write_day
+    from etl.devtools.sample import write_day
 
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         tmp_path = Path(tmp)
@@ -117,7 +128,7 @@ def bench_ingest(rows: int, workdir: Path | None = None, repeats: int = 2, varia
 
 def bench_postfix(messages: int, workdir: Path | None = None, repeats: int = 2) -> int:
     """Our ingest of a synthetic Postfix log: lines/s and peak RSS (no baseline reads Postfix logs)."""
-    from .postfix_sample import write_log
+    from etl.devtools.postfix_sample import write_log
 
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         tmp_path = Path(tmp)

@@ -1,8 +1,7 @@
 """The compliance email: built with the standard library, sent over SMTP with STARTTLS.
 
 A TLS compliance report must not itself travel in clear: STARTTLS (TLS 1.2 or newer) is required
-unless `allow_plaintext` is set explicitly. With no server configured, the message goes to the
-outbox folder as an .eml file instead. Passwords are never logged or stored.
+unless `allow_plaintext` is set explicitly. Passwords are never logged or stored.
 """
 
 from __future__ import annotations
@@ -16,15 +15,14 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
-from pathlib import Path
+
+from etl.errors import DeliveryError
 
 # CRLF line ends; headers left unfolded up to RFC 5322's 998 characters, so that a long subject
 # reads the same in every client (bodies are quoted-printable or base64 and wrap on their own)
 MESSAGE_POLICY = SMTP.clone(max_line_length=998)
 
 
-class DeliveryError(Exception):
-    """The message could not be delivered; the text names the server and its reply."""
 
 
 @dataclass(frozen=True)
@@ -92,15 +90,8 @@ def build_message(report: dict, rid: str, *, text: bytes, html: bytes, attachmen
     return message
 
 
-def deliver(message_bytes: bytes, message_id: str, smtp: SmtpSettings, outbox: Path) -> dict:
+def deliver(message_bytes: bytes, message_id: str, smtp: SmtpSettings) -> dict:
     """Send the exact bytes; the receipt says where they went. Retries with backoff, then fails."""
-    now = datetime.now(UTC).isoformat(timespec="seconds")
-    if not smtp.host:
-        outbox.mkdir(parents=True, exist_ok=True)
-        path = outbox / (message_id.strip("<>").replace("/", "_") + ".eml")
-        path.write_bytes(message_bytes)
-        return {"sent_at": now, "message_id": message_id, "delivered_to": "outbox", "outbox_file": str(path),
-                "recipients": list(smtp.recipients), "refused": {}, "server_reply": None}
     if not smtp.recipients:
         raise DeliveryError("no recipients configured (MAILFLOW_MAIL_TO or the DAG's recipients)")
     last: Exception | None = None

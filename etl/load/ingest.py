@@ -10,7 +10,6 @@ Counts reconcile: rows_read = rows_loaded + rows_quarantined + duplicates_remove
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -21,14 +20,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from . import sql
-from .config import Settings
-from .contract import DIRECTION_SPELLINGS, STATUSES, TLS_SPELLINGS
-from .duck import connect, run
-from .export_file import ExportError, Reject, SourceReader
-from .prefetch import prefetch
-from .sources import SourceOptions, open_readers
-from .storage import LOAD_MANIFEST, QUARANTINE, TRACE, Lake, write_json_atomic
+from etl import sql
+from etl.config import Settings
+from etl.contract import DIRECTION_SPELLINGS, STATUSES, TLS_SPELLINGS
+from etl.duck import connect, run
+from etl.errors import ExportError
+from etl.load.prefetch import prefetch
+from etl.sources.detect import SourceOptions, open_readers
+from etl.sources.files import Reject, SourceReader
+from etl.storage import StagedDay, Storage
 
 LAKE_SCHEMA_VERSION = 1
 PART_FILE = "part-0.parquet"
@@ -98,10 +98,10 @@ def ingest_day(settings: Settings, day: date, files: list[Path] | None = None,
                options: SourceOptions | None = None) -> LoadResult:
     """Load `files` (default: the day's exports in the landing folder) as the partition for `day`;
     `options` say what the files are (default: from the settings, format detected per file)."""
-    lake = Lake(settings)
-    files = [Path(f) for f in files] if files else lake.landing_files(day)
+    storage = Storage(settings)
+    files = [Path(f) for f in files] if files else storage.landing_files(day)
     if not files:
-        raise ExportError(lake.no_export_message(day))
+        raise ExportError(storage.no_export_message(day))
     for path in files:
         if not path.is_file():
             raise ExportError(f"{path}: no such file")
@@ -109,21 +109,18 @@ def ingest_day(settings: Settings, day: date, files: list[Path] | None = None,
     if len(set(names)) != len(names):
         raise ExportError(f"two exports share a file name ({', '.join(names)}); provenance would be ambiguous")
 
-    with lake.lock(f"day-{day.isoformat()}"):
-        staging = lake.staging_dir()
-        try:
-            readers = open_readers(files, day, options or SourceOptions.from_settings(settings))
-            result = _load_into(staging, settings, day, readers)
-            lake.publish(staging / QUARANTINE, lake.partition(QUARANTINE, day))
-            lake.publish(staging / TRACE, lake.partition(TRACE, day))
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+    with storage.lock(f"day-{day.isoformat()}"), storage.staged_day() as staged:
+        readers = open_readers(files, day, options or SourceOptions.from_settings(settings))
+        result = _load_into(staged, settings, day, readers)
+        storage.publish_day(day, staged, {
+            **asdict(result),
+            "lake_schema_version": LAKE_SCHEMA_VERSION,
+            "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        })
     return result
 
 
-def _load_into(staging: Path, settings: Settings, day: date, readers: list[SourceReader]) -> LoadResult:
-    for folder in (TRACE, QUARANTINE, "spill"):
-        (staging / folder).mkdir()
+def _load_into(staged: StagedDay, settings: Settings, day: date, readers: list[SourceReader]) -> LoadResult:
     result = LoadResult(date=day.isoformat())
     day_start, day_end = day_bounds(day)
     params = {
@@ -137,9 +134,9 @@ def _load_into(staging: Path, settings: Settings, day: date, readers: list[Sourc
     }
     structural: list[Reject] = []
     warnings: Counter[str] = Counter()
-    staged_file = staging / "accepted.parquet"
+    staged_file = staged.spill / "accepted.parquet"
 
-    con = connect(memory_limit=settings.memory_limit, spill_dir=staging / "spill")
+    con = connect(memory_limit=settings.memory_limit, spill_dir=staged.spill)
     try:
         check = _RecordChecker(con, params)
         # Pass 1: every record once, in file order. Rejects are set aside; accepted records,
@@ -163,13 +160,13 @@ def _load_into(staging: Path, settings: Settings, day: date, readers: list[Sourc
         accepted_rows = pq.ParquetFile(staged_file).metadata.num_rows
         # order is not part of the lake's contract; keeping it would make DuckDB buffer the whole day
         run(con, "set preserve_insertion_order = false")
-        staged = {"staged_files": [str(staged_file)]}
-        run(con, "create temp table duplicate_rows as " + sql.load("duplicate_rows"), staged)
-        trace_file = staging / TRACE / PART_FILE
-        run(con, "copy (" + sql.load("lake_trace") + ") to $path (format parquet, compression zstd)",
-            {**staged, "path": str(trace_file)})
+        staged_files = {"staged_files": [str(staged_file)]}
+        run(con, "create temp table duplicate_rows as " + sql.load("load/duplicate_rows"), staged_files)
+        trace_file = staged.trace / PART_FILE
+        run(con, "copy (" + sql.load("load/lake_trace") + ") to $path (format parquet, compression zstd)",
+            {**staged_files, "path": str(trace_file)})
         result.rows_loaded = pq.ParquetFile(trace_file).metadata.num_rows
-        reasons = _write_quarantine(structural, staging / QUARANTINE / PART_FILE)
+        reasons = _write_quarantine(structural, staged.quarantine / PART_FILE)
     finally:
         con.close()
 
@@ -179,11 +176,6 @@ def _load_into(staging: Path, settings: Settings, day: date, readers: list[Sourc
     result.quarantine_reasons = dict(sorted(reasons.items()))
     if result.rows_read != result.rows_loaded + result.rows_quarantined + result.duplicates_removed:
         raise AssertionError(f"counts do not reconcile for {day}: {result.summary()}")  # a bug, never input
-    write_json_atomic(staging / TRACE / LOAD_MANIFEST, {
-        **asdict(result),
-        "lake_schema_version": LAKE_SCHEMA_VERSION,
-        "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    })
     return result
 
 
@@ -206,7 +198,7 @@ class _RecordChecker:
     def __init__(self, con, params: dict):
         self.con = con
         self.params = params
-        self.query = sql.load("record_checks")
+        self.query = sql.load("load/record_checks")
 
     def __call__(self, table: pa.Table, source_file: str,
                  raw_text: Callable[[pa.Table], list[str]]) -> tuple[pa.Table, list[Reject], Counter[str]]:

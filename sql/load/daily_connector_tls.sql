@@ -1,6 +1,7 @@
 -- grain: one row per UTC date x direction x connector x TLS bucket (connector null = no connector)
--- counting unit: one message per recipient (a trace row); `Expanded` placeholders are not messages.
--- parameters: $trace_files (the day's lake partition), $day
+-- counting unit: one message per recipient (a trace row); rows whose status is in
+-- $not_counted_statuses (distribution-list expansion placeholders) are not messages.
+-- parameters: $trace_files (the day's lake partition), $day, $not_counted_statuses
 with messages as (
     select
         direction,
@@ -8,7 +9,7 @@ with messages as (
         tls_version,
         coalesce(size_bytes, 0) as size_bytes
     from read_parquet($trace_files, hive_partitioning = false)
-    where status is distinct from 'Expanded'
+    where status is null or not list_contains($not_counted_statuses, status)
 )
 
 select

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from .contract import normalize_tls
+from etl.contract import normalize_tls
 
 HEADER = (
     "Received",

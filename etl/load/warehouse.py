@@ -2,8 +2,8 @@
 
 Rebuilding a day deletes and inserts that day's rows of every table in one
 transaction, so a re-run replaces and never appends, and a failed run changes
-nothing. One writer at a time: a lock file serialises processes (the Airflow pool
-does the same for tasks, this covers the CLI too).
+nothing. One writer at a time: a lock file serialises processes, whether Airflow tasks,
+backfills or the CLI.
 """
 
 from __future__ import annotations
@@ -11,32 +11,31 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from . import sql
-from .config import Settings
-from .duck import connect, one, run
-from .storage import TRACE, Lake
+from etl import sql
+from etl.config import Settings
+from etl.contract import NOT_COUNTED_STATUSES
+from etl.duck import connect, one, run
+from etl.errors import ReconciliationError
+from etl.storage import Storage
 
 TABLES = ("daily_connector_tls", "daily_remote_domain_tls", "daily_load")
 
 
-class ReconciliationError(Exception):
-    """The aggregates do not add up to what was loaded; nothing was committed."""
 
 
 def ensure_schema(con) -> None:
     for table in TABLES:
-        run(con, sql.load(f"schema/{table}"))
+        run(con, sql.load(f"load/schema/{table}"))
 
 
 def rebuild_day(settings: Settings, day: date) -> dict:
     """Replace `day` in the warehouse with aggregates of its lake partition."""
-    lake = Lake(settings)
-    manifest = lake.read_load_manifest(day)
-    trace_files = [str(p) for p in sorted(lake.partition(TRACE, day).glob("*.parquet"))]
-    model_params = {"trace_files": trace_files, "day": day}
-    settings.home.mkdir(parents=True, exist_ok=True)
-    with lake.lock("warehouse"):
-        con = connect(settings.warehouse, memory_limit=settings.memory_limit)
+    storage = Storage(settings)
+    manifest = storage.read_load_manifest(day)
+    trace_files = storage.trace_files(day)
+    model_params = {"trace_files": trace_files, "day": day, "not_counted_statuses": list(NOT_COUNTED_STATUSES)}
+    with storage.lock("warehouse"):
+        con = connect(storage.warehouse, memory_limit=settings.memory_limit)
         try:
             ensure_schema(con)
             run(con, "begin transaction")
@@ -44,8 +43,8 @@ def rebuild_day(settings: Settings, day: date) -> dict:
                 for table in TABLES:
                     run(con, f"delete from {table} where date = $day", {"day": day})
                 for table in ("daily_connector_tls", "daily_remote_domain_tls"):
-                    run(con, f"insert into {table} " + sql.load(table), model_params)
-                run(con, "insert into daily_load " + sql.load("daily_load"), {
+                    run(con, f"insert into {table} " + sql.load(f"load/{table}"), model_params)
+                run(con, "insert into daily_load " + sql.load("load/daily_load"), {
                     "day": day,
                     "rows_read": manifest["rows_read"],
                     "rows_loaded": manifest["rows_loaded"],
@@ -66,7 +65,7 @@ def rebuild_day(settings: Settings, day: date) -> dict:
 
 
 def _reconcile(con, day: date, trace_files: list[str]) -> dict:
-    """Every loaded row is either a counted message or an Expanded placeholder; both
+    """Every loaded row is either a counted message or a placeholder that is not one; both
     aggregates count the same messages."""
     by_connector = one(con, "select coalesce(sum(messages), 0) from daily_connector_tls where date = $day",
                        {"day": day})[0]
@@ -75,7 +74,8 @@ def _reconcile(con, day: date, trace_files: list[str]) -> dict:
     rows_loaded, not_counted = one(con, "select rows_loaded, rows_not_counted from daily_load where date = $day",
                                    {"day": day})
     expanded = one(con, "select count(*) from read_parquet($trace_files, hive_partitioning = false) "
-                        "where status = 'Expanded'", {"trace_files": trace_files})[0]
+                        "where list_contains($not_counted_statuses, status)",
+                   {"trace_files": trace_files, "not_counted_statuses": list(NOT_COUNTED_STATUSES)})[0]
     if by_connector != by_domain or not_counted != expanded or by_connector + expanded != rows_loaded:
         raise ReconciliationError(
             f"{day}: aggregates do not reconcile (loaded {rows_loaded}, counted {by_connector}, "

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
-from .contract import TLS_BUCKETS
+from etl.config import Settings
+from etl.contract import TLS_BUCKETS
+from etl.report.document import SCHEMA_VERSION, ConnectorTls, Insight, Report, TlsBlock
+from etl.report.shares import percentage, percentages_above
 
 ENCRYPTED_BUCKETS = ("TLS1.3", "TLS1.2", "TLS1.1", "TLS1.0")
 DIRECTIONS = ("inbound", "outbound")
@@ -38,48 +41,32 @@ class Thresholds:
     no_tls_pct: float = 25.0
     tls10_pct: float = 50.0
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Thresholds:
+        return cls(settings.no_tls_pct, settings.tls10_pct)
+
     def for_rule(self, rule: Rule) -> float:
         return {"no_tls": self.no_tls_pct, "tls10": self.tls10_pct}[rule.rule_id]
 
-
-def largest_remainder_pct(counts: dict[str, int], order: tuple[str, ...] = TLS_BUCKETS) -> dict[str, float]:
-    """Shares of the total in percent with one decimal, adding up to exactly 100.0.
-
-    Each share is floored to a tenth; the tenths still missing go to the largest remainders
-    (ties to the bucket listed first). All zeros when the total is zero.
-    """
-    total = sum(counts.get(k, 0) for k in order)
-    if total == 0:
-        return {k: 0.0 for k in order}
-    tenths = {k: counts.get(k, 0) * 1000 // total for k in order}
-    remainders = {k: counts.get(k, 0) * 1000 % total for k in order}
-    missing = 1000 - sum(tenths.values())
-    for k in sorted(order, key=lambda k: (-remainders[k], order.index(k)))[:missing]:
-        tenths[k] += 1
-    return {k: tenths[k] / 10 for k in order}
+    def by_bucket(self) -> list[tuple[str, float]]:
+        """(TLS bucket, threshold) of every rule."""
+        return [(rule.bucket, self.for_rule(rule)) for rule in RULES]
 
 
-def one_decimal(numerator: int, denominator: int) -> float:
-    if denominator == 0:
-        return 0.0
-    share = Decimal(100 * numerator) / Decimal(denominator)
-    return float(share.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
-
-
-def _tls_block(counts: dict[str, int]) -> dict:
-    total = sum(counts.get(b, 0) for b in TLS_BUCKETS)
+def _tls_block(counts: dict[str, int], thresholds: Thresholds) -> TlsBlock:
     tls = {b: counts.get(b, 0) for b in TLS_BUCKETS}
+    total = sum(tls.values())
     return {
         "messages": total,
         "tls": tls,
-        "tls_pct": largest_remainder_pct(tls),
-        "encrypted_pct": one_decimal(sum(tls[b] for b in ENCRYPTED_BUCKETS), total),
+        "tls_pct": percentages_above(tls, TLS_BUCKETS, thresholds.by_bucket()),
+        "encrypted_pct": percentage(sum(tls[b] for b in ENCRYPTED_BUCKETS), total),
     }
 
 
 def build_report(*, start: date, end: date, connector: str | None, direction: str | None,
                  thresholds: Thresholds, generated_at: datetime, days: list[dict], daily: list[dict],
-                 connector_tls: list[dict], snapshot_tls: list[dict], remote_domains: list[dict]) -> dict:
+                 connector_tls: list[dict], snapshot_tls: list[dict], remote_domains: list[dict]) -> Report:
     """The report, in the shape of report.json. Rows come from the sql/report_*.sql views."""
     missing = [_iso(d["date"]) for d in days if not d["loaded"]]
     present = [d for d in days if d["loaded"]]
@@ -90,13 +77,13 @@ def build_report(*, start: date, end: date, connector: str | None, direction: st
     for r in snapshot_tls:
         snapshot_counts.setdefault(r["direction"], {})[r["tls_version"]] = r["messages"]
     directions = (direction,) if direction else DIRECTIONS
-    snapshot = {d: _tls_block(snapshot_counts.get(d, {})) for d in directions}
+    snapshot = {d: _tls_block(snapshot_counts.get(d, {}), thresholds) for d in directions}
 
     groups: dict[tuple, dict[str, int]] = {}
     for r in connector_tls:
         groups.setdefault((r["connector"], r["direction"]), {})[r["tls_version"]] = r["messages"]
     connectors = [
-        {"connector": name, "direction": d, **_tls_block(counts)}
+        {"connector": name, "direction": d, **_tls_block(counts, thresholds)}
         for (name, d), counts in sorted(groups.items(), key=lambda kv: (kv[0][0] is None, kv[0][0] or "", kv[0][1]))
     ]
 
@@ -109,6 +96,7 @@ def build_report(*, start: date, end: date, connector: str | None, direction: st
         all_mail_flow[key] = all_mail_flow.get(key, 0) + r["messages"]
 
     return {
+        "schema_version": SCHEMA_VERSION,
         "title": "Mail flow & TLS report",
         "headline": _headline(len(flagged), missing),
         "window": {"start": start.isoformat(), "end": end.isoformat(), "days": len(days), "missing_days": missing},
@@ -117,7 +105,7 @@ def build_report(*, start: date, end: date, connector: str | None, direction: st
             "days_present": len(present),
             "rows_read": rows_read,
             "rows_quarantined": rows_quarantined,
-            "quarantined_pct": one_decimal(rows_quarantined, rows_read),
+            "quarantined_pct": percentage(rows_quarantined, rows_read),
         },
         "filters": {"connector": connector, "direction": direction},
         "thresholds": {"no_tls_pct": thresholds.no_tls_pct, "tls10_pct": thresholds.tls10_pct},
@@ -136,7 +124,7 @@ def _iso(day: date | str) -> str:
     return day if isinstance(day, str) else day.isoformat()
 
 
-def _insights(connectors: list[dict], remote_domains: list[dict], thresholds: Thresholds) -> list[dict]:
+def _insights(connectors: list[ConnectorTls], remote_domains: list[dict], thresholds: Thresholds) -> list[Insight]:
     found = []
     for group in connectors:
         total = group["messages"]
@@ -155,7 +143,7 @@ def _insights(connectors: list[dict], remote_domains: list[dict], thresholds: Th
                 "rule": rule.rule_id,
                 "title": rule.title.format(threshold=threshold),
                 "severity": rule.severity,
-                "share_pct": one_decimal(offending, total),
+                "share_pct": group["tls_pct"][rule.bucket],  # the figure the TLS table shows
                 "threshold_pct": threshold,
                 "messages": offending,
                 "messages_total": total,

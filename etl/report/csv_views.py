@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from .contract import TLS_BUCKETS
+from etl.contract import TLS_BUCKETS, connector_label
 
 # A cell starting with one of these is read as a formula by spreadsheets (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -26,25 +26,23 @@ def _csv(header: list[str], rows: list[list]) -> bytes:
 
 
 def view_csvs(report: dict) -> dict[str, bytes]:
-    def name(connector):
-        return "No connector" if connector is None else connector
-
     buckets = list(TLS_BUCKETS)
     return {
         "mail_flow_daily.csv": _csv(["date", "connector", "direction", "messages"],
-                                    [[d["date"], name(d["connector"]), d["direction"], d["messages"]]
+                                    [[d["date"], connector_label(d["connector"]), d["direction"], d["messages"]]
                                      for d in report["daily"]]),
         "tls_usage.csv": _csv(["connector", "direction", "messages"] + [f"{b}_messages" for b in buckets]
                               + [f"{b}_pct" for b in buckets],
-                              [[name(c["connector"]), c["direction"], c["messages"]] + [c["tls"][b] for b in buckets]
-                               + [c["tls_pct"][b] for b in buckets] for c in report["connectors"]]),
+                              [[connector_label(c["connector"]), c["direction"], c["messages"]]
+                               + [c["tls"][b] for b in buckets] + [c["tls_pct"][b] for b in buckets]
+                               for c in report["connectors"]]),
         "protected_in_transit.csv": _csv(["direction", "messages", "encrypted_pct"] + [f"{b}_pct" for b in buckets],
                                          [[d, s["messages"], s["encrypted_pct"]] + [s["tls_pct"][b] for b in buckets]
                                           for d, s in report["snapshot"].items()]),
         "insights.csv": _csv(["connector", "direction", "rule", "share_pct", "threshold_pct", "messages",
                               "top_remote_domains"],
-                             [[name(i["connector"]), i["direction"], i["rule"], i["share_pct"], i["threshold_pct"],
-                               i["messages"], "; ".join(f"{d['domain']} ({d['messages']})"
-                                                        for d in i["top_remote_domains"])]
+                             [[connector_label(i["connector"]), i["direction"], i["rule"], i["share_pct"],
+                               i["threshold_pct"], i["messages"],
+                               "; ".join(f"{d['domain']} ({d['messages']})" for d in i["top_remote_domains"])]
                               for i in report["insights"]]),
     }

@@ -4,7 +4,7 @@ report here so that the templates only place what they are given.
 
 from __future__ import annotations
 
-from .contract import TLS_BUCKETS
+from etl.contract import TLS_BUCKETS, connector_label
 
 TLS_COLOURS = {
     "TLS1.3": "#1b7f3b",
@@ -20,10 +20,6 @@ SERIES_COLOURS = ("#1f4e79", "#2e86c1", "#5dade2", "#117a65", "#48c9b0", "#7d3c9
                   "#dc7633", "#566573", "#a6acaf", "#922b21")
 
 CHART_WIDTH, CHART_HEIGHT, CHART_LEFT, CHART_BOTTOM = 720, 220, 48, 28
-
-
-def connector_label(name: str | None) -> str:
-    return "No connector" if name is None else name
 
 
 def segments(tls_pct: dict[str, float]) -> list[dict]:

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from .contract import ALL_COLUMNS, UNSTORED_COLUMNS
-from .export_file import Batch, ExportError, ExportStream, Reject, SourceReader, open_export
-from .postfix_log import Delivery, PostfixTracker
+from etl.contract import ALL_COLUMNS, UNSTORED_COLUMNS
+from etl.errors import ExportError
+from etl.sources.files import Batch, ExportStream, Reject, SourceReader, open_export
+from etl.sources.postfix_log import Delivery, PostfixTracker
 
 READ_BYTES = 8 * 1024 * 1024
 BATCH_ROWS = 100_000

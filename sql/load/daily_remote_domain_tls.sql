@@ -1,7 +1,8 @@
 -- grain: one row per UTC date x direction x connector x TLS bucket x remote domain
 -- remote domain: the sender's domain for inbound mail, the recipient's for outbound, none for internal.
--- counting unit: one message per recipient (a trace row); `Expanded` placeholders are not messages.
--- parameters: $trace_files (the day's lake partition), $day
+-- counting unit: one message per recipient (a trace row); rows whose status is in
+-- $not_counted_statuses (distribution-list expansion placeholders) are not messages.
+-- parameters: $trace_files (the day's lake partition), $day, $not_counted_statuses
 with messages as (
     select
         direction,
@@ -13,7 +14,7 @@ with messages as (
         end as remote_address,
         coalesce(size_bytes, 0) as size_bytes
     from read_parquet($trace_files, hive_partitioning = false)
-    where status is distinct from 'Expanded'
+    where status is null or not list_contains($not_counted_statuses, status)
 ),
 
 with_domain as (

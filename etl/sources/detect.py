@@ -14,13 +14,14 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .config import Settings
-from .connectors import load_rules
-from .contract import COLUMN_ALIASES, header_key
-from .csv_source import POWERSHELL_TYPE_LINE, ExportReader
-from .export_file import ExportError, SourceReader, read_head
-from .postfix_log import SYSLOG_LINE, PostfixTracker, first_time, is_postfix_program
-from .postfix_source import PostfixReader
+from etl.config import Settings
+from etl.contract import COLUMN_ALIASES, header_key
+from etl.errors import ConfigError, ExportError
+from etl.sources.connectors import load_rules
+from etl.sources.csv_reader import POWERSHELL_TYPE_LINE, CsvReader
+from etl.sources.files import SourceReader, read_head
+from etl.sources.postfix_log import SYSLOG_LINE, PostfixTracker, first_time, is_postfix_program
+from etl.sources.postfix_reader import PostfixReader
 
 FORMATS = ("auto", "csv", "postfix")
 KNOWN_HEADERS = {header_key(alias) for aliases in COLUMN_ALIASES.values() for alias in aliases}
@@ -42,7 +43,7 @@ class SourceOptions:
         try:
             return UTC if self.timezone.upper() == "UTC" else ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {self.timezone!r} (expected an IANA name, e.g. Europe/Berlin)"
+            raise ConfigError(f"unknown time zone {self.timezone!r} (expected an IANA name, e.g. Europe/Berlin)"
                              ) from None
 
 
@@ -72,12 +73,12 @@ def detect_format(path: Path, head: str | None = None) -> str:
 def open_readers(files: list[Path], day: date, options: SourceOptions) -> list[SourceReader]:
     """One reader per file, Postfix logs oldest first and sharing one tracker."""
     if options.format not in FORMATS:
-        raise ValueError(f"unknown source {options.format!r} (expected one of {', '.join(FORMATS)})")
+        raise ConfigError(f"unknown source {options.format!r} (expected one of {', '.join(FORMATS)})")
     heads = {path: read_head(path) for path in files} if options.format != "csv" else {}
     formats = {path: options.format if options.format != "auto" else detect_format(path, heads[path])
                for path in files}
     logs = [path for path in files if formats[path] == "postfix"]
-    readers: list[SourceReader] = [ExportReader(path) for path in files if formats[path] == "csv"]
+    readers: list[SourceReader] = [CsvReader(path) for path in files if formats[path] == "csv"]
     if logs:
         tz = options.tz()
         tracker = PostfixTracker(day, load_rules(options.connectors), options.tls_logging, tz)

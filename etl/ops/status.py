@@ -3,19 +3,18 @@ since it was loaded, and which archived reports no longer match their inputs."""
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
 
-from .archive import MANIFEST, Archive, input_days
-from .config import Settings
-from .duck import connect
-from .storage import Lake
+from etl.config import Settings
+from etl.delivery.archive import Archive
+from etl.duck import connect
+from etl.storage import Storage
 
 
-def loaded_days(settings: Settings) -> list[dict]:
-    if not settings.warehouse.exists():
+def loaded_days(storage: Storage) -> list[dict]:
+    if not storage.warehouse.exists():
         return []
-    con = connect(settings.warehouse, read_only=True)
+    con = connect(storage.warehouse, read_only=True)
     try:
         rows = con.execute(
             "select date, rows_read, rows_loaded, rows_quarantined, duplicates_removed, messages "
@@ -32,38 +31,36 @@ def loaded_days(settings: Settings) -> list[dict]:
 def status(settings: Settings, *, check_inputs: bool = True) -> dict:
     """Days loaded; days missing between the first and the last (or waiting in the landing folder);
     days whose exports changed since they were loaded; reports whose inputs changed since archived."""
-    from .backfill import day_plan
-
-    days = loaded_days(settings)
+    storage = Storage(settings)
+    days = loaded_days(storage)
     loaded = {date.fromisoformat(str(d["date"])) for d in days}
-    lake = Lake(settings)
-    landing_days = lake.landing_days()
+    landing_days = storage.landing_days()
     span = sorted(loaded | landing_days)
     missing = []
     if span:
         day = span[0]
         while day <= span[-1]:
             if day not in loaded:
-                missing.append({"date": day.isoformat(), "export_waiting": bool(lake.landing_files(day))})
+                missing.append({"date": day.isoformat(), "export_waiting": bool(storage.landing_files(day))})
             day += timedelta(days=1)
     changed = [d.isoformat() for d in sorted(loaded & landing_days)
-               if check_inputs and day_plan(settings, d) == "changed"]
+               if check_inputs and storage.landing_state(d) == "changed"]
     return {"days": [{**d, "date": str(d["date"])} for d in days], "missing": missing,
-            "changed_since_load": changed, "stale_reports": stale_reports(settings)}
+            "changed_since_load": changed, "stale_reports": stale_reports(storage)}
 
 
-def stale_reports(settings: Settings) -> list[dict]:
+def stale_reports(storage: Storage) -> list[dict]:
     """The latest revision of each archived report whose input days no longer hash the same."""
-    archive = Archive(settings)
+    archive = Archive(storage)
     latest = {}
     for entry in archive.entries():
         if entry["event"] == "archived":
             latest[entry["report_id"]] = entry
     stale = []
     for rid, entry in sorted(latest.items()):
-        manifest = json.loads((archive.root / entry["path"] / MANIFEST).read_text(encoding="utf-8"))
+        manifest = archive.manifest(archive.revision(rid, entry["revision"]))
         window = manifest["window"]
-        now = input_days(settings, date.fromisoformat(window["start"]), date.fromisoformat(window["end"]))
+        now = storage.fingerprints(date.fromisoformat(window["start"]), date.fromisoformat(window["end"]))
         changed = [new["date"] for old, new in zip(manifest["inputs"], now, strict=True) if old != new]
         if changed:
             stale.append({"report_id": rid, "revision": entry["revision"], "changed_days": changed})

@@ -19,8 +19,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
-from .contract import ALL_COLUMNS, COLUMN_ALIASES, REQUIRED_COLUMNS, header_key
-from .export_file import Batch, ExportError, Reject, SourceReader, open_export
+from etl.contract import ALL_COLUMNS, COLUMN_ALIASES, REQUIRED_COLUMNS, header_key
+from etl.errors import ExportError
+from etl.sources.files import Batch, Reject, SourceReader, open_export
 
 # A 1 MB field is legal; the csv module's default limit (128 KiB) would reject it.
 csv.field_size_limit(256 * 1024 * 1024)
@@ -52,7 +53,7 @@ def _record_end(buffer: bytes) -> int:
     return -1
 
 
-class ExportReader(SourceReader):
+class CsvReader(SourceReader):
     """Reads one CSV export; `records` counts its data records, good or bad (blank lines are not
     records); once read, `columns` says which header name each contract column was read from."""
 

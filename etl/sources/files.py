@@ -23,12 +23,12 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from etl.errors import ExportError
+
 UTF8_BOM = codecs.BOM_UTF8
 SNIFF_BYTES = 64 * 1024
 
 
-class ExportError(Exception):
-    """The file as a whole cannot be loaded; the message is one line naming the file."""
 
 
 @dataclass(frozen=True)

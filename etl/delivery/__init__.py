@@ -1,0 +1,1 @@
+"""What leaves the pipeline: the tamper-evident archive and the compliance email."""

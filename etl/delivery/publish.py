@@ -1,0 +1,81 @@
+"""Archive a report run as a revision, and mail a revision at most once.
+
+`archive_report` keeps every output, one CSV per view and the exact .eml in a new revision;
+`send_revision` delivers that archived .eml (or writes it to the outbox when no SMTP server is
+set) unless the revision's receipt says it already went.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+
+from etl.delivery.archive import Archive, Revision
+from etl.delivery.mail import SmtpSettings, build_message, deliver
+from etl.report.document import Report
+from etl.report.request import ReportRequest
+from etl.storage import Storage
+from etl.version import code_version
+
+MESSAGE = "message.eml"
+
+
+def archive_report(storage: Storage, request: ReportRequest, report: Report, outputs: dict[str, bytes],
+                   smtp: SmtpSettings, *, reason: str | None, now: datetime) -> Revision:
+    """A new revision of the request's report: `outputs` (every rendered file) and the message."""
+    rid = request.report_id
+    message = build_message(report, rid, text=outputs["report.txt"], html=outputs["email.html"],
+                            attachments={n: d for n, d in outputs.items() if n.endswith(".csv")},
+                            sender=smtp.sender, recipients=smtp.recipients, now=now)
+    manifest = {
+        "window": report["window"],
+        "filters": report["filters"],
+        "thresholds": report["thresholds"],
+        "inputs": storage.fingerprints(request.start, request.end),
+        "config": {"max_quarantined_pct": storage.settings.max_quarantined_pct, "sender": smtp.sender,
+                   "recipients": list(smtp.recipients)},
+        "code_version": code_version(),
+        "schema_version": report["schema_version"],
+        "generated_at": report["generated_at"],
+        "message_id": message["Message-ID"],
+        "subject": message["Subject"],
+        "content_sha256": content_sha256(report),
+    }
+    archive = Archive(storage)
+    first = not archive.revisions(rid)
+    files = {**outputs, MESSAGE: message.as_bytes()}
+    return archive.add(rid, files, manifest, reason or ("first issue" if first else "rerun"))
+
+
+def content_sha256(report: Report) -> str:
+    """What the report says, without when it was said: equal for two runs over the same data."""
+    said = {k: v for k, v in report.items() if k != "generated_at"}
+    return hashlib.sha256(json.dumps(said, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def send_revision(storage: Storage, rid: str, number: int | None, smtp: SmtpSettings) -> dict:
+    """Deliver the archived message once; a second call returns the first receipt unchanged, and a
+    revision saying exactly what an already mailed one said is not mailed again."""
+    archive = Archive(storage)
+    revision = archive.revision(rid, number)
+    existing = archive.receipt(revision)
+    if existing is not None:
+        return {**existing, "already_sent": True}
+    manifest = archive.manifest(revision)
+    for earlier in archive.revisions(rid):
+        if earlier.number == revision.number:
+            continue
+        receipt = archive.receipt(earlier)
+        if receipt is not None and archive.manifest(earlier).get("content_sha256") == manifest["content_sha256"]:
+            return {**receipt, "already_sent": True, "same_as_revision": earlier.number}
+    message = archive.read(revision, MESSAGE)
+    if smtp.host:
+        receipt = deliver(message, manifest["message_id"], smtp)
+    else:
+        path = storage.outbox_write(manifest["message_id"].strip("<>").replace("/", "_") + ".eml", message)
+        receipt = {"sent_at": datetime.now(UTC).isoformat(timespec="seconds"), "message_id": manifest["message_id"],
+                   "delivered_to": "outbox", "outbox_file": str(path), "recipients": list(smtp.recipients),
+                   "refused": {}, "server_reply": None}
+    archive.record_receipt(revision, receipt)
+    return receipt

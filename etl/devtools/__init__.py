@@ -1,0 +1,1 @@
+"""For developers: sample exports, a synthetic Postfix log, benchmarks."""

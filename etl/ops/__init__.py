@@ -1,0 +1,1 @@
+"""What operators run after an outage: backfill, status."""

@@ -1,0 +1,147 @@
+"""The pipeline: every step of the daily load and of the report, and the two chains of them.
+
+    load_day      ingest -> aggregate -> quality gate
+    issue_report  plan -> views -> model -> publish (render, archive) -> send
+
+The DAG tasks call the steps one by one (one task each, so Airflow retries and shows them one
+by one); the CLI and backfill call the chains. Either way the same functions run in the same
+order with the same defaults. Steps hand each other storage keys, never data or local paths,
+so that each may run on another worker.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+from etl.config import Settings
+from etl.delivery.archive import Archive, Revision
+from etl.delivery.mail import SmtpSettings
+from etl.delivery.publish import archive_report, send_revision
+from etl.load.ingest import LoadResult, ingest_day
+from etl.load.quality import check_day
+from etl.load.warehouse import rebuild_day
+from etl.report.document import Report
+from etl.report.model import Thresholds, build_report
+from etl.report.queries import completeness, query_views
+from etl.report.render import render_all, to_json
+from etl.report.request import ReportRequest
+from etl.sources.detect import SourceOptions
+from etl.storage import Storage
+
+VIEWS_FILE = "views.json"
+REPORT_FILE = "report.json"
+
+
+# -- the daily load ------------------------------------------------------------------------
+
+def ingest(settings: Settings, day: date, files: list[Path] | None = None,
+           options: SourceOptions | None = None) -> LoadResult:
+    """The day's exports (default: the landing folder's) -> the day's lake partitions."""
+    return ingest_day(settings, day, files, options)
+
+
+def aggregate(settings: Settings, day: date) -> dict:
+    """The day's lake partition -> the day's warehouse rows, reconciled."""
+    return rebuild_day(settings, day)
+
+
+def gate(settings: Settings, day: date) -> dict:
+    """The data-quality gate: raises DataQualityError when the loaded day is not fit to report on."""
+    return check_day(settings, day)
+
+
+@dataclass(frozen=True)
+class DayLoad:
+    load: LoadResult
+    aggregates: dict
+    quality: dict
+
+
+def load_day(settings: Settings, day: date, files: list[Path] | None = None,
+             options: SourceOptions | None = None) -> DayLoad:
+    """Ingest, aggregate and gate one day, as the daily DAG does. A day that fails the gate stays
+    loaded (as in the DAG, where the gate is the last task) and DataQualityError says why."""
+    load = ingest(settings, day, files, options)
+    aggregates = aggregate(settings, day)
+    return DayLoad(load, aggregates, gate(settings, day))
+
+
+# -- the report ----------------------------------------------------------------------------
+
+def plan_report(settings: Settings, request: ReportRequest) -> dict:
+    """Which days of the request's window are loaded (missing days are marked, not fatal)."""
+    return {"request": request.to_json(), **completeness(Storage(settings), request)}
+
+
+def report_views(settings: Settings, request: ReportRequest) -> str:
+    """The report views' rows, saved; returns their key."""
+    storage = Storage(settings)
+    views = query_views(storage, request)
+    return storage.write_bytes(storage.report_key(request.name, VIEWS_FILE),
+                               (json.dumps(views, indent=2) + "\n").encode("utf-8"))
+
+
+def report_model(settings: Settings, views_key: str, generated_at: datetime) -> str:
+    """The report document (shares, insights) from saved views; returns the key of report.json."""
+    storage = Storage(settings)
+    saved = json.loads(storage.read_bytes(views_key))
+    request = ReportRequest.from_json(saved["request"])
+    report = build_report(start=request.start, end=request.end, connector=request.connector,
+                          direction=request.direction, thresholds=Thresholds.from_settings(settings),
+                          generated_at=generated_at, **saved["views"])
+    return storage.write_bytes(storage.report_key(request.name, REPORT_FILE), to_json(report))
+
+
+def publish_report(settings: Settings, report_key: str, *, archive: bool, smtp: SmtpSettings,
+                   reason: str | None, now: datetime) -> dict:
+    """Render every output of a saved report beside it and, with `archive`, keep them all as a new
+    archive revision. Returns the output keys and the revision (report_id, revision), if any."""
+    storage = Storage(settings)
+    report: Report = json.loads(storage.read_bytes(report_key))
+    request = request_of(report)
+    outputs = render_all(report)
+    keys = {name: storage.write_bytes(storage.report_key(request.name, name), data)
+            for name, data in outputs.items() if name != REPORT_FILE}
+    published = {"report": report_key, "outputs": keys, "archived": None}
+    if archive:
+        revision = archive_report(storage, request, report, outputs, smtp, reason=reason, now=now)
+        published["archived"] = {"report_id": revision.report_id, "revision": revision.number}
+    return published
+
+
+def send_report(settings: Settings, report_id: str, revision: int, smtp: SmtpSettings) -> dict:
+    """Mail an archived revision, at most once (a retried send returns the first receipt)."""
+    return send_revision(Storage(settings), report_id, revision, smtp)
+
+
+def request_of(report: Report) -> ReportRequest:
+    window, filters = report["window"], report["filters"]
+    return ReportRequest(date.fromisoformat(window["start"]), date.fromisoformat(window["end"]),
+                         filters["connector"], filters["direction"])
+
+
+@dataclass(frozen=True)
+class IssuedReport:
+    report: Report
+    outputs: dict[str, Path]  # file name -> where it is
+    revision: Revision | None
+    receipt: dict | None
+
+
+def issue_report(settings: Settings, request: ReportRequest, *, now: datetime, archive: bool = False,
+                 send: bool = False, reason: str | None = None, smtp: SmtpSettings | None = None) -> IssuedReport:
+    """The whole report chain, as the weekly DAG runs it; `send` implies `archive`."""
+    storage = Storage(settings)
+    smtp = smtp or SmtpSettings.from_env()
+    report_key = report_model(settings, report_views(settings, request), now)
+    published = publish_report(settings, report_key, archive=archive or send, smtp=smtp, reason=reason, now=now)
+    outputs = {name: storage.path(key) for name, key in {**published["outputs"], REPORT_FILE: report_key}.items()}
+    revision = receipt = None
+    if published["archived"]:
+        revision = Archive(storage).revision(published["archived"]["report_id"], published["archived"]["revision"])
+        if send:
+            receipt = send_report(settings, revision.report_id, revision.number, smtp)
+    return IssuedReport(json.loads(storage.read_bytes(report_key)), outputs, revision, receipt)

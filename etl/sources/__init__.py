@@ -1,0 +1,1 @@
+"""Export files of every kind -> batches of contract records with their line numbers."""
