@@ -14,11 +14,10 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
-# Sample exports for two weeks, then mailflow_daily for every day through Airflow
-# (`airflow dags test` against a throw-away AIRFLOW_HOME with its own SQLite database).
+# Sample exports for two weeks, mailflow_daily for every day, then the weekly report, through the real
+# DAGs (dag.test() in one Python process against a throw-away AIRFLOW_HOME); prints each stage's time.
 demo: $(VENV)/.installed
-	$(PY) -m etl sample --start 2026-11-09 --days 14 --out $(MAILFLOW_HOME)/landing
-	bash scripts/demo_airflow.sh 2026-11-09 14
+	$(PY) scripts/demo.py 2026-11-09 14
 
 # Airflow for real on this machine (see README, "Running it for real"); Ctrl-C stops it.
 airflow: $(VENV)/.installed

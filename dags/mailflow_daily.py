@@ -50,10 +50,16 @@ def mailflow_daily():
     def ingest(day: str) -> dict:
         from datetime import date
 
+        from airflow.sdk.exceptions import AirflowFailException
+
         from etl.config import settings
+        from etl.errors import ExportError
         from etl.pipeline import ingest
 
-        result = ingest(settings(), date.fromisoformat(day))
+        try:
+            result = ingest(settings(), date.fromisoformat(day))
+        except ExportError as exc:  # the file itself is wrong: a retry would read it again
+            raise AirflowFailException(str(exc)) from exc
         log.info("loaded %s; warnings %s", result.summary(), result.warnings or "none")
         return result.summary()
 
@@ -70,10 +76,16 @@ def mailflow_daily():
     def quality_gate(aggregates: dict) -> dict:
         from datetime import date
 
+        from airflow.sdk.exceptions import AirflowFailException
+
         from etl.config import settings
+        from etl.errors import DataQualityError
         from etl.pipeline import gate
 
-        return gate(settings(), date.fromisoformat(aggregates["date"]))
+        try:
+            return gate(settings(), date.fromisoformat(aggregates["date"]))
+        except DataQualityError as exc:  # the loaded data will not change by waiting: no retry
+            raise AirflowFailException(str(exc)) from exc
 
     quality_gate(aggregate(ingest(wait_for_export())))
 

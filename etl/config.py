@@ -26,7 +26,7 @@ def _float(name: str, default: float) -> float:
 @dataclass(frozen=True)
 class Settings:
     home: Path
-    landing: Path
+    landing: Path | None  # MAILFLOW_LANDING; None: the storage's own landing folder
     max_quarantined_pct: float
     memory_limit: str
     no_tls_pct: float
@@ -39,10 +39,10 @@ class Settings:
 
 def settings() -> Settings:
     home = Path(os.environ.get("MAILFLOW_HOME") or "data").resolve()
-    landing = Path(os.environ.get("MAILFLOW_LANDING") or home / "landing").resolve()
+    landing = os.environ.get("MAILFLOW_LANDING")
     return Settings(
         home=home,
-        landing=landing,
+        landing=Path(landing).resolve() if landing else None,
         # data-quality gate: the daily run fails above this share of quarantined rows
         max_quarantined_pct=_float("MAILFLOW_MAX_QUARANTINED_PCT", 1.0),
         # DuckDB spills to disk beyond this, which keeps ingest memory flat

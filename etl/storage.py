@@ -64,7 +64,7 @@ class Storage:
     def __init__(self, settings: Settings):
         self.settings = settings
         self.root = settings.home
-        self.landing = settings.landing
+        self.landing = settings.landing or self.root / "landing"
         self.lake = self.root / "lake"
         self.warehouse = self.root / "warehouse.duckdb"
         self.archive = ArchiveStore(self.root / "archive", self)

@@ -110,3 +110,28 @@ def archive_report(cfg, report, smtp, *, reason, now):
     from etl.report.render import render_all
 
     return archive(Storage(cfg), request_of(report), report, render_all(report), smtp, reason=reason, now=now)
+
+
+def report_schema_validator():
+    import json
+
+    import jsonschema
+
+    from etl.report.document import SCHEMA_FILE
+
+    schema = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def every_report_matches_the_schema(tmp_path_factory):
+    """After the whole run: every report.json that any test made (in this process, the CLI or an
+    Airflow task, in report folders and archive revisions alike) validates against the schema."""
+    yield
+    import json
+
+    validator = report_schema_validator()
+    reports = sorted(tmp_path_factory.getbasetemp().rglob("report.json"))
+    problems = [f"{path}: {error.message}" for path in reports
+                for error in validator.iter_errors(json.loads(path.read_text(encoding="utf-8")))]
+    assert not problems, "\n".join(problems[:20])

@@ -25,7 +25,7 @@ LATE_ROW = ("2026-11-10T23:00:00Z,x@contoso.com,late@northwindtraders.com,late,D
 
 
 def landing(cfg, days=3):
-    return generate(MON, days, cfg.landing, rows_per_day=1000)  # enough rows for the 1% quality gate
+    return generate(MON, days, Storage(cfg).landing, rows_per_day=1000)  # enough rows for the 1% quality gate
 
 
 def test_backfill_loads_then_skips_what_did_not_change(cfg):
@@ -48,7 +48,7 @@ def test_late_data_reloads_the_day_and_reissues_its_week(cfg):
     (first,) = archive.revisions("2026-W46")
     before = {p.name: p.read_bytes() for p in first.path.iterdir()}
 
-    with open(cfg.landing / "trace_2026-11-10.csv", "a", newline="") as fh:
+    with open(Storage(cfg).landing / "trace_2026-11-10.csv", "a", newline="") as fh:
         fh.write(LATE_ROW)
     assert Storage(cfg).landing_state(TUE) == "changed" and Storage(cfg).landing_state(MON) == "same"
     result = backfill(cfg, MON, WED, reports=True)
@@ -69,7 +69,7 @@ def test_status_names_missing_changed_and_stale(cfg):
     backfill(cfg, MON, MON, reports=True, force=True)  # archives 2026-W46 r1 (Mon to Sun)
     ingest_day(cfg, THU)
     rebuild_day(cfg, THU)  # a day of that week loaded after its report: the report is stale
-    with open(cfg.landing / "trace_2026-11-11.csv", "a", newline="") as fh:
+    with open(Storage(cfg).landing / "trace_2026-11-11.csv", "a", newline="") as fh:
         fh.write(LATE_ROW.replace("2026-11-10T23", "2026-11-11T23"))
     state = status(cfg)
     assert [d["date"] for d in state["days"]] == ["2026-11-09", "2026-11-11", "2026-11-12"]
@@ -80,7 +80,7 @@ def test_status_names_missing_changed_and_stale(cfg):
 
 def test_a_failing_day_is_reported_and_the_others_load(cfg):
     landing(cfg)
-    (cfg.landing / "trace_2026-11-10.csv").write_text("Received,SenderAddress\n")  # Direction missing
+    (Storage(cfg).landing / "trace_2026-11-10.csv").write_text("Received,SenderAddress\n")  # Direction missing
     result = backfill(cfg, MON, WED)
     assert result.loaded == ["2026-11-09", "2026-11-11"]
     assert "missing required column 'RecipientAddress'" in result.failed["2026-11-10"]

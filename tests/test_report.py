@@ -199,3 +199,45 @@ def test_bad_windows_are_refused(warehouse, start, end, message):
 def test_previous_week_is_monday_to_sunday():
     assert previous_week(date(2026, 11, 23)) == (date(2026, 11, 16), date(2026, 11, 22))  # a Monday
     assert previous_week(date(2026, 11, 29)) == (date(2026, 11, 16), date(2026, 11, 22))  # a Sunday
+
+
+def test_the_schema_describes_the_typed_report_and_refuses_what_it_is_not(warehouse):
+    from typing import get_type_hints
+
+    from etl.report.document import SCHEMA_VERSION, Report
+    from tests.conftest import report_schema_validator
+
+    validator = report_schema_validator()
+    report = compute(warehouse, D1, D3, generated_at=NOW)
+    assert report["schema_version"] == SCHEMA_VERSION
+    assert list(validator.iter_errors(report)) == []
+    assert set(validator.schema["required"]) == set(get_type_hints(Report)) == set(report)
+    for broken in ({**report, "extra": 1}, {k: v for k, v in report.items() if k != "insights"},
+                   {**report, "schema_version": 2}, {**report, "window": {**report["window"], "start": "16/11/2026"}}):
+        assert list(validator.iter_errors(broken)), broken.keys()
+
+
+def test_an_insight_shows_the_same_share_as_the_table_and_above_its_threshold():
+    # 1,001 TLS 1.0 of 2,000 is 50.05%: one decimal would show 50.0% beside "above 50%"
+    report = _group_report({"TLS1.0": 1001, "TLS1.2": 999}, Thresholds())
+    (insight,) = report["insights"]
+    shares = report["connectors"][0]["tls_pct"]
+    assert insight["rule"] == "tls10" and insight["share_pct"] == shares["TLS1.0"] == 50.05
+    assert shares["TLS1.2"] == 49.95 and sum(shares.values()) == 100.0
+    # 2,501 of 10,000 without TLS is 25.01%, above 25%
+    report = _group_report({"none": 2501, "TLS1.2": 7499}, Thresholds())
+    (insight,) = report["insights"]
+    assert insight["share_pct"] == report["connectors"][0]["tls_pct"]["none"] == 25.01
+    assert render(report, "txt").decode().count("25.01%") >= 2  # in the insight and in the TLS table
+
+
+def test_shares_show_as_many_decimals_as_they_were_rounded_to():
+    from etl.report.shares import format_pct, percentage, percentages_above
+
+    assert [format_pct(x) for x in (50.0, 50.05, 0.0, 100.0, 25.01)] == ["50.0%", "50.05%", "0.0%", "100.0%",
+                                                                          "25.01%"]
+    # exactly at the threshold does not fire and needs no more decimals
+    assert percentages_above({"a": 1, "b": 3}, ("a", "b"), [("a", 25.0)]) == {"a": 25.0, "b": 75.0}
+    # 1,000,001 of 2,000,000 is 50.00005%: four decimals before the share shows above 50
+    assert percentages_above({"a": 1_000_001, "b": 999_999}, ("a", "b"), [("a", 50.0)]) == {"a": 50.0001, "b": 49.9999}
+    assert [percentage(1, 8), percentage(1, 3), percentage(0, 0)] == [12.5, 33.3, 0.0]  # half up, as before

@@ -1,8 +1,8 @@
 """Load one UTC day of exports into the lake: parse, validate, normalise, deduplicate.
 
-Writes `lake/trace/date=D/` (the day's records, zstd Parquet, plus `_load.json`) and
-`lake/quarantine/date=D/` (every rejected record with file, line, reason and raw text).
-Both are built aside and swapped in whole, under a per-day lock; memory stays flat
+Writes the day's trace partition (its records as zstd Parquet, plus the load manifest) and its
+quarantine partition (every rejected record with file, line, reason and raw text). Both are
+built aside and swapped in whole by the storage, under a per-day lock; memory stays flat
 because records go through in batches and DuckDB spills to disk past its limit.
 
 Counts reconcile: rows_read = rows_loaded + rows_quarantined + duplicates_removed.
