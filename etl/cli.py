@@ -215,6 +215,7 @@ def cmd_archive_verify(args) -> int:
 
 def cmd_status(args) -> int:
     from etl.ops.status import status
+    from etl.shares import format_pct
 
     state = status(settings())
     if args.json:
@@ -223,7 +224,7 @@ def cmd_status(args) -> int:
     print(f"{'date':<12}{'read':>10}{'loaded':>10}{'quarantined':>13}{'share':>8}{'duplicates':>12}{'messages':>10}")
     for d in state["days"]:
         print(f"{d['date']:<12}{d['rows_read']:>10}{d['rows_loaded']:>10}{d['rows_quarantined']:>13}"
-              f"{d['quarantined_pct']:>7.2f}%{d['duplicates_removed']:>12}{d['messages']:>10}")
+              f"{format_pct(d['quarantined_pct']):>8}{d['duplicates_removed']:>12}{d['messages']:>10}")
     for m in state["missing"]:
         waiting = "  (export waiting in the landing folder)" if m["export_waiting"] else ""
         print(f"missing   {m['date']}{waiting}")

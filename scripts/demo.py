@@ -82,11 +82,10 @@ def main(start: date, days: int) -> None:
         week = f"{monday - timedelta(days=7)}_{monday - timedelta(days=1)}"
         stages.done(f"mailflow_weekly_report {week}: success")
 
+    from etl.cli import main as mailflow
     from etl.config import settings
     from etl.delivery.archive import Archive
     from etl.storage import Storage
-
-    from etl.cli import main as mailflow
 
     storage = Storage(settings())
     latest = Archive(storage).entries()[-1]

@@ -131,7 +131,22 @@ def every_report_matches_the_schema(tmp_path_factory):
     import json
 
     validator = report_schema_validator()
-    reports = sorted(tmp_path_factory.getbasetemp().rglob("report.json"))
+    reports = [path for path in sorted(tmp_path_factory.getbasetemp().rglob("report.json")) if not _tampered(path)]
     problems = [f"{path}: {error.message}" for path in reports
                 for error in validator.iter_errors(json.loads(path.read_text(encoding="utf-8")))]
     assert not problems, "\n".join(problems[:20])
+
+
+def _tampered(path: Path) -> bool:
+    """An archived report.json that a test changed on purpose (its manifest says other bytes)."""
+    import hashlib
+    import json
+
+    manifest = path.with_name("manifest.json")
+    if not manifest.exists():
+        return False
+    try:
+        listed = json.loads(manifest.read_text(encoding="utf-8"))["files"]["report.json"]["sha256"]
+    except (ValueError, KeyError):
+        return True  # the manifest itself was edited: archive verify's case, not the schema's
+    return hashlib.sha256(path.read_bytes()).hexdigest() != listed

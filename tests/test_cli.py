@@ -80,7 +80,7 @@ def test_ingest_applies_the_daily_dags_quality_gate_and_keeps_the_day(tmp_path):
     path.write_bytes(csv_bytes([row(), row(received="nope"), row(message_id="<2@x>")]))
     done = etl("ingest", "--date", "2026-11-09", path, home=tmp_path / "home")
     assert done.returncode == 2
-    assert done.stderr.startswith("error: 2026-11-09: 33.33% of rows quarantined (1 of 3: bad_timestamp=1), "
+    assert done.stderr.startswith("error: 2026-11-09: 33.3% of rows quarantined (1 of 3: bad_timestamp=1), "
                                   "above the 1.0% limit") and done.stderr.count("\n") == 1
     assert done.stdout.startswith("2026-11-09: read 3, loaded 2")  # the counts come first
     status = json.loads(etl("status", "--json", home=tmp_path / "home").stdout)

@@ -124,7 +124,7 @@ def test_mailflow_daily_loads_postfix_logs_from_the_landing_folder(airflow_env, 
     import gzip
     import shutil
 
-    from tests.test_postfix import EXPECTED, FIXTURES
+    from tests.sources.test_postfix import EXPECTED, FIXTURES
 
     home = tmp_path / "mailflow"
     (home / "landing").mkdir(parents=True)
@@ -183,7 +183,7 @@ def test_the_dag_and_the_cli_apply_the_same_quality_gate(airflow_env, tmp_path):
                                   capture_output=True, text=True, timeout=120)
             assert done.returncode == 2
             output = done.stderr
-        messages[via] = re.search(r"2026-11-10: 10\.00% of rows quarantined \(1 of 10: bad_timestamp=1\), "
+        messages[via] = re.search(r"2026-11-10: 10\.0% of rows quarantined \(1 of 10: bad_timestamp=1\), "
                                   r"above the 1\.0% limit", output)
         con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
         assert con.execute("select rows_loaded from daily_load").fetchall() == [(9,)]

@@ -12,7 +12,7 @@ PACKAGE = REPO / "etl"
 
 # lowest first; a module may import from its own layer and the ones below (see etl/__init__.py)
 LAYERS = (
-    ("etl.errors", "etl.config", "etl.contract", "etl.duck", "etl.sql", "etl.version"),
+    ("etl.errors", "etl.config", "etl.contract", "etl.shares", "etl.duck", "etl.sql", "etl.version"),
     ("etl.storage",),
     ("etl.sources",),
     ("etl.load",),

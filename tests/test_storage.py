@@ -25,7 +25,7 @@ def test_publish_replaces_a_day_whole(cfg):
 
 def test_keys_stay_below_the_storage_root(cfg):
     storage = Storage(cfg)
-    key = storage.write_bytes(storage.report_key("2026-11-16_2026-11-22", "report.json"), b"{}")
+    key = storage.write_bytes(storage.report_key("2026-11-16_2026-11-22", "views.json"), b"{}")
     assert storage.read_bytes(key) == b"{}" and storage.path(key).is_relative_to(cfg.home)
     with pytest.raises(ValueError, match="outside the storage root"):
         storage.path("../elsewhere")

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from etl.config import Settings
 from etl.delivery.archive import Archive
 from etl.duck import connect
+from etl.shares import percentage
 from etl.storage import Storage
 
 
@@ -24,7 +25,7 @@ def loaded_days(storage: Storage) -> list[dict]:
     keys = ("date", "rows_read", "rows_loaded", "rows_quarantined", "duplicates_removed", "messages")
     days = [dict(zip(keys, row, strict=True)) for row in rows]
     for d in days:
-        d["quarantined_pct"] = round(100.0 * d["rows_quarantined"] / d["rows_read"], 2) if d["rows_read"] else 0.0
+        d["quarantined_pct"] = percentage(d["rows_quarantined"], d["rows_read"])
     return days
 
 

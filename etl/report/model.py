@@ -13,7 +13,7 @@ from decimal import Decimal
 from etl.config import Settings
 from etl.contract import TLS_BUCKETS
 from etl.report.document import SCHEMA_VERSION, ConnectorTls, Insight, Report, TlsBlock
-from etl.report.shares import percentage, percentages_above
+from etl.shares import percentage, percentages_above
 
 ENCRYPTED_BUCKETS = ("TLS1.3", "TLS1.2", "TLS1.1", "TLS1.0")
 DIRECTIONS = ("inbound", "outbound")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
+import duckdb
+
 from etl import sql
-from etl.duck import connect
+from etl.duck import connect, run
 from etl.errors import ReportError
 from etl.report.model import RULES
 from etl.report.request import ReportRequest
@@ -20,10 +22,17 @@ def _rows(con, name: str, params: dict) -> list[dict]:
     return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
-def _open_warehouse(storage: Storage):
+def connect_views(database) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the warehouse on which the report views can run."""
+    con = connect(database, read_only=True)
+    run(con, sql.load("report/report_rows"))
+    return con
+
+
+def _open_warehouse(storage: Storage) -> duckdb.DuckDBPyConnection:
     if not storage.warehouse.exists():
         raise ReportError(f"no warehouse at {storage.warehouse}; load some days first (mailflow ingest)")
-    return connect(storage.warehouse, read_only=True)
+    return connect_views(storage.warehouse)
 
 
 def query_views(storage: Storage, request: ReportRequest) -> dict:

@@ -13,8 +13,8 @@ from etl.contract import TLS_BUCKETS, connector_label
 from etl.errors import ReportError
 from etl.report.csv_views import view_csvs
 from etl.report.document import Report
-from etl.report.shares import format_pct
 from etl.report.view import view
+from etl.shares import format_pct
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 FORMATS = ("html", "email", "txt", "json")

@@ -1,26 +1,18 @@
 -- grain: one row per connector x direction x TLS bucket x remote domain over the window, only
 -- the $top domains with the most messages in each (connector, direction, bucket) group of the
 -- buckets asked for: whom to call about mail in clear or over TLS 1.0.
+-- uses: the table macro report_rows (sql/report/report_rows.sql), for the window and filters
 -- parameters: $start, $end (dates, inclusive), $connector, $direction (null = all),
 --             $buckets (TLS buckets to drill into), $top
-with filtered as (
-    select *
-    from daily_remote_domain_tls
-    where date between $start and $end
-        and direction in ('inbound', 'outbound')
-        and ($direction is null or direction = $direction)
-        and ($connector is null or connector = $connector)
-        and list_contains($buckets, tls_version)
-),
-
-per_domain as (
+with per_domain as (
     select
         connector,
         direction,
         tls_version,
         coalesce(remote_domain, '(unknown)') as remote_domain,
         sum(messages) as messages
-    from filtered
+    from report_rows('daily_remote_domain_tls', $start, $end, $connector, $direction)
+    where list_contains($buckets, tls_version)
     group by all
 ),
 

@@ -1,18 +1,11 @@
 -- grain: one row per direction x TLS bucket over the window, for the whole organisation
 -- ("message protected in transit"): every connector and no connector alike.
+-- uses: the table macro report_rows (sql/report/report_rows.sql), for the window and filters
 -- parameters: $start, $end (dates, inclusive), $direction (null = both)
-with filtered as (
-    select *
-    from daily_connector_tls
-    where date between $start and $end
-        and direction in ('inbound', 'outbound')
-        and ($direction is null or direction = $direction)
-)
-
 select
     direction,
     tls_version,
     sum(messages) as messages
-from filtered
+from report_rows('daily_connector_tls', $start, $end, null, $direction)
 group by all
 order by direction, tls_version

@@ -16,9 +16,9 @@ from etl.load.warehouse import rebuild_day
 from etl.ops.backfill import backfill
 from etl.ops.status import status
 from etl.storage import Storage
-from tests.test_warehouse import dump
+from tests.load.test_warehouse import dump
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 MON, TUE, WED, THU = date(2026, 11, 9), date(2026, 11, 10), date(2026, 11, 11), date(2026, 11, 12)
 LATE_ROW = ("2026-11-10T23:00:00Z,x@contoso.com,late@northwindtraders.com,late,Delivered,"
             "Partner Northwind Legacy,Outbound,None,,1.1.1.1,2.2.2.2,100,<late@x>,t-late\r\n")

@@ -1,4 +1,5 @@
-"""The one rounding rule for every share the report shows (HTML, email, text, JSON, CSV).
+"""The one rounding rule for every share the pipeline shows: the report's outputs (HTML, email,
+text, JSON, CSV), the quality gate's verdict and `mailflow status`.
 
 Shares are rounded by largest remainder, so that a row of shares adds up to exactly 100; one
 decimal by default, more where one decimal would show a share that is strictly above a threshold
@@ -34,6 +35,11 @@ def percentages(counts: dict[str, int], order: tuple[str, ...], decimals: int = 
 def percentage(part: int, total: int) -> float:
     """One share of a whole, by the same rule (a two-way split: the part and the rest)."""
     return percentages({"part": part, "rest": total - part}, ("part", "rest"))["part"]
+
+
+def percentage_above(part: int, total: int, threshold: float) -> float:
+    """One share of a whole, with the decimals it takes to show above `threshold` when it is."""
+    return percentages_above({"part": part, "rest": total - part}, ("part", "rest"), [("part", threshold)])["part"]
 
 
 def percentages_above(counts: dict[str, int], order: tuple[str, ...],

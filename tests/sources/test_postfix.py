@@ -1,6 +1,6 @@
 """Postfix mail logs through the same ingest: sessions, queue ids, TLS, direction, connectors.
 
-The logs in tests/fixtures/postfix/ were written by hand after Postfix's documented log
+The logs in tests/sources/fixtures/postfix/ were written by hand after Postfix's documented log
 formats; the expected aggregates below were counted by hand from them (see each comment).
 """
 

@@ -14,9 +14,10 @@ from etl.duck import connect, run
 from etl.errors import ReportError
 from etl.load.warehouse import ensure_schema
 from etl.report.model import Thresholds, build_report
+from etl.report.queries import connect_views
 from etl.report.render import render
 from etl.report.request import previous_week
-from etl.report.shares import percentages
+from etl.shares import percentages
 from etl.storage import Storage
 from tests.conftest import compute, write_outputs
 
@@ -59,7 +60,7 @@ def warehouse(cfg):
 
 
 def view(cfg, name, **params):
-    con = connect(Storage(cfg).warehouse, read_only=True)
+    con = connect_views(Storage(cfg).warehouse)
     try:
         return con.execute(sql.load(f"report/{name}"), params).fetchall()
     finally:
@@ -232,7 +233,7 @@ def test_an_insight_shows_the_same_share_as_the_table_and_above_its_threshold():
 
 
 def test_shares_show_as_many_decimals_as_they_were_rounded_to():
-    from etl.report.shares import format_pct, percentage, percentages_above
+    from etl.shares import format_pct, percentage, percentages_above
 
     assert [format_pct(x) for x in (50.0, 50.05, 0.0, 100.0, 25.01)] == ["50.0%", "50.05%", "0.0%", "100.0%",
                                                                           "25.01%"]

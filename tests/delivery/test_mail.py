@@ -19,7 +19,7 @@ from etl.errors import DeliveryError
 from etl.pipeline import send_report
 from etl.storage import Storage
 from tests.conftest import archive_report, free_port
-from tests.test_report_html import evil_report
+from tests.report.test_report_html import evil_report
 
 NOW = dt.datetime(2026, 11, 23, 6, tzinfo=dt.UTC)
 

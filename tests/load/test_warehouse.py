@@ -76,7 +76,7 @@ def test_quality_gate_passes_under_the_limit_and_fails_above(cfg, export, monkey
     rows = [row(message_id=f"<{i}@x>") for i in range(199)] + [row(received="garbage")]
     load(cfg, export, rows)
     assert check_day(cfg, DAY)["quarantined_pct"] == 0.5
-    with pytest.raises(DataQualityError, match=r"0\.50% of rows quarantined .* above the 0\.4% limit"):
+    with pytest.raises(DataQualityError, match=r"0\.5% of rows quarantined .* above the 0\.4% limit"):
         check_day(cfg, DAY, max_quarantined_pct=0.4)
 
 
@@ -84,3 +84,13 @@ def test_quality_gate_fails_a_day_with_nothing_loaded(cfg, export):
     load(cfg, export, [row(received="2026-11-10T00:00:01Z")])
     with pytest.raises(DataQualityError, match="no rows loaded"):
         check_day(cfg, DAY, max_quarantined_pct=100)
+
+
+def test_the_gate_never_shows_a_share_above_its_limit_as_equal_to_it(cfg, export):
+    # 1 of 99 is 1.0101...%: at one decimal it would read "1.0% ... above the 1.0% limit"
+    load(cfg, export, [row(message_id=f"<{i}@x>") for i in range(98)] + [row(received="nope")])
+    with pytest.raises(DataQualityError, match=r"1\.01% of rows quarantined \(1 of 99: .*above the 1\.0% limit"):
+        check_day(cfg, DAY)
+    # exactly at the limit does not fail: 1 of 100 is 1%, not above it
+    load(cfg, export, [row(message_id=f"<{i}@x>") for i in range(99)] + [row(received="nope")])
+    assert check_day(cfg, DAY)["quarantined_pct"] == 1.0

@@ -20,10 +20,10 @@ from etl.report.csv_views import neutralise, view_csvs
 from etl.report.request import ReportRequest
 from etl.storage import Storage
 from tests.conftest import archive_report
-from tests.test_mail import NOW
-from tests.test_report_html import evil_report
+from tests.delivery.test_mail import NOW
+from tests.report.test_report_html import evil_report
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 OUTBOX = SmtpSettings(host=None, recipients=("ciso@contoso.example",))
 
 

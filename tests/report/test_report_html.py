@@ -14,7 +14,7 @@ from etl.report.model import Thresholds, build_report
 from etl.report.render import render
 from tests.conftest import write_outputs
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 EVIL_CONNECTOR = "<script>alert(1)</script>"
