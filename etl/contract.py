@@ -105,6 +105,10 @@ for _direction, _spellings in {
         DIRECTION_SPELLINGS[spelling_key(_spelling)] = _direction
 
 
+# The directions a report is about: internal mail neither enters nor leaves the organisation.
+REPORTED_DIRECTIONS = ("inbound", "outbound")
+
+
 def normalize_tls(raw: str | None) -> str:
     """Reference implementation of the TLS normalisation (the SQL must agree)."""
     if raw is None or raw.strip() == "":

@@ -215,7 +215,11 @@ class ArchiveStore:
 
     def __init__(self, root: Path, storage: Storage):
         self.root = root
-        self.lock = lambda: storage.lock("archive")
+        self._storage = storage
+
+    def lock(self) -> contextlib.AbstractContextManager[None]:
+        """One writer of the archive at a time: revision numbers and the index chain stay in order."""
+        return self._storage.lock("archive")
 
     def revision_location(self, report_id: str, number: int) -> str:
         """`2026-W47` -> `2026/W47/r1`; `adhoc/<window>` -> `adhoc/<window>/r1`."""

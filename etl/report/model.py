@@ -11,12 +11,11 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from etl.config import Settings
-from etl.contract import TLS_BUCKETS
+from etl.contract import REPORTED_DIRECTIONS, TLS_BUCKETS
 from etl.report.document import SCHEMA_VERSION, ConnectorTls, Insight, Report, TlsBlock
 from etl.shares import percentage, percentages_above
 
 ENCRYPTED_BUCKETS = ("TLS1.3", "TLS1.2", "TLS1.1", "TLS1.0")
-DIRECTIONS = ("inbound", "outbound")
 COUNTING_UNIT = ("Counting unit: one message per recipient (one trace row). Distribution-list expansion rows "
                  "(Status Expanded) are not messages, and internal mail, which neither enters nor leaves "
                  "the organisation, is not part of this report.")
@@ -76,7 +75,7 @@ def build_report(*, start: date, end: date, connector: str | None, direction: st
     snapshot_counts: dict[str, dict[str, int]] = {}
     for r in snapshot_tls:
         snapshot_counts.setdefault(r["direction"], {})[r["tls_version"]] = r["messages"]
-    directions = (direction,) if direction else DIRECTIONS
+    directions = (direction,) if direction else REPORTED_DIRECTIONS
     snapshot = {d: _tls_block(snapshot_counts.get(d, {}), thresholds) for d in directions}
 
     groups: dict[tuple, dict[str, int]] = {}

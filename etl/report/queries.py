@@ -7,6 +7,7 @@ from datetime import date
 import duckdb
 
 from etl import sql
+from etl.contract import REPORTED_DIRECTIONS
 from etl.duck import connect, run
 from etl.errors import ReportError
 from etl.report.model import RULES
@@ -38,14 +39,16 @@ def _open_warehouse(storage: Storage) -> duckdb.DuckDBPyConnection:
 def query_views(storage: Storage, request: ReportRequest) -> dict:
     """The rows of every report view for the request's window and filters (dates as ISO text)."""
     window = {"start": request.start, "end": request.end}
-    filters = {**window, "connector": request.connector, "direction": request.direction}
+    filters = {**window, "connector": request.connector, "direction": request.direction,
+               "directions": list(REPORTED_DIRECTIONS)}
     con = _open_warehouse(storage)
     try:
         views = {
             "days": _rows(con, "report_days", window),
             "daily": _rows(con, "report_daily_flow", filters),
             "connector_tls": _rows(con, "report_connector_tls", filters),
-            "snapshot_tls": _rows(con, "report_snapshot_tls", {**window, "direction": request.direction}),
+            "snapshot_tls": _rows(con, "report_snapshot_tls", {
+                **window, "direction": request.direction, "directions": list(REPORTED_DIRECTIONS)}),
             "remote_domains": _rows(con, "report_remote_domains", {
                 **filters, "buckets": [rule.bucket for rule in RULES], "top": TOP_DOMAINS}),
         }

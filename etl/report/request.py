@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 
+from etl.contract import REPORTED_DIRECTIONS
 from etl.errors import ReportError
 
 MAX_WINDOW_DAYS = 366
-DIRECTIONS = ("inbound", "outbound")
 
 
 def previous_week(day: date) -> tuple[date, date]:
@@ -47,7 +47,7 @@ class ReportRequest:
             raise ReportError(f"the window ends ({self.end}) before it starts ({self.start})")
         if self.days > MAX_WINDOW_DAYS:
             raise ReportError(f"the window is {self.days} days; at most {MAX_WINDOW_DAYS} are allowed")
-        if self.direction not in (None, *DIRECTIONS):
+        if self.direction not in (None, *REPORTED_DIRECTIONS):
             raise ReportError(f"direction must be inbound or outbound, not {self.direction!r}")
 
     @property

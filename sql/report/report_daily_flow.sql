@@ -2,12 +2,12 @@
 -- connector null = mail that used no connector. Internal mail does not enter or leave the
 -- organisation and is not part of the report.
 -- uses: the table macro report_rows (sql/report/report_rows.sql), for the window and filters
--- parameters: $start, $end (dates, inclusive), $connector, $direction (null = all)
+-- parameters: $start, $end (dates, inclusive), $connector, $direction (null = all), $directions
 select
     date,
     connector,
     direction,
     sum(messages) as messages
-from report_rows('daily_connector_tls', $start, $end, $connector, $direction)
+from report_rows('daily_connector_tls', $start, $end, $connector, $direction, $directions)
 group by all
 order by date, connector nulls last, direction

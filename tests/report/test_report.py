@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from etl import sql
-from etl.contract import TLS_BUCKETS
+from etl.contract import REPORTED_DIRECTIONS, TLS_BUCKETS
 from etl.duck import connect, run
 from etl.errors import ReportError
 from etl.load.warehouse import ensure_schema
@@ -61,6 +61,8 @@ def warehouse(cfg):
 
 def view(cfg, name, **params):
     con = connect_views(Storage(cfg).warehouse)
+    if name != "report_days":
+        params["directions"] = list(REPORTED_DIRECTIONS)
     try:
         return con.execute(sql.load(f"report/{name}"), params).fetchall()
     finally:
