@@ -1,7 +1,7 @@
 """The weekly report as data: shares, insights and completeness, from the report views' rows.
 
-Pure functions: no database, no clock, no files. `etl.report` queries the views and renders;
-this module decides what the numbers mean.
+Pure functions: no database, no clock, no files. `etl.report.queries` runs the views and
+`etl.report.render` renders; this module decides what the numbers mean.
 """
 
 from __future__ import annotations
