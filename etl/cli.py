@@ -230,6 +230,9 @@ def cmd_status(args) -> int:
         print(f"missing   {m['date']}{waiting}")
     for d in state["changed_since_load"]:
         print(f"changed   {d}  (its export differs from what was loaded: run backfill for it)")
+    for d in state["inconsistent"]:
+        print(f"inconsistent {d['date']}  ({d['problem']}: run `mailflow backfill --from {d['date']} "
+              f"--to {d['date']}`)")
     for r in state["stale_reports"]:
         print(f"stale     {r['report_id']} r{r['revision']}  (inputs changed: {', '.join(r['changed_days'])})")
     return 0

@@ -66,7 +66,8 @@ class Storage:
         self.root = settings.home
         self.landing = settings.landing or self.root / "landing"
         self.lake = self.root / "lake"
-        self.warehouse = self.root / "warehouse.duckdb"
+        self.warehouse = self.root / "warehouse.duckdb"  # the writers' file (one writer at a time)
+        self.warehouse_snapshot = self.root / "warehouse.snapshot.duckdb"  # what readers open
         self.archive = ArchiveStore(self.root / "archive", self)
 
     # -- keys ------------------------------------------------------------------------------
@@ -146,6 +147,23 @@ class Storage:
             raise NotLoadedError(f"day {day} is not loaded: {path} is missing; run ingest for {day} first")
         return json.loads(path.read_text(encoding="utf-8"))
 
+    def lake_days(self) -> list[date]:
+        """The days with a trace partition (a load manifest), in order."""
+        days = []
+        for path in (self.lake / TRACE).glob("date=*"):
+            try:
+                day = date.fromisoformat(path.name.removeprefix("date="))
+            except ValueError:
+                continue
+            if self.is_loaded(day):
+                days.append(day)
+        return sorted(days)
+
+    def quarantine_load_id(self, day: date) -> str | None:
+        """The load id the day's quarantine partition was written by (None: none, or from before load ids)."""
+        path = self.partition(QUARANTINE, day) / LOAD_MANIFEST
+        return json.loads(path.read_text(encoding="utf-8")).get("load_id") if path.exists() else None
+
     def partition_fingerprint(self, day: date) -> dict:
         """A loaded day's row count and a hash of its trace files (what a report was computed from)."""
         if not self.is_loaded(day):
@@ -184,11 +202,27 @@ class Storage:
 
     def publish_day(self, day: date, staged: StagedDay, load_manifest: dict) -> None:
         """Swap the staged partitions in, each whole; the trace partition, which holds the load
-        manifest, goes last, so a day counts as loaded only once both are in place."""
-        write_bytes_atomic(staged.trace / LOAD_MANIFEST,
-                           (json.dumps(load_manifest, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+        manifest, goes last, so a day counts as loaded only once both are in place. Both carry the
+        manifest, so that a crash between the two swaps shows as partitions of different loads."""
+        data = (json.dumps(load_manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
+        write_bytes_atomic(staged.trace / LOAD_MANIFEST, data)
+        write_bytes_atomic(staged.quarantine / LOAD_MANIFEST, data)
         _publish_dir(staged.quarantine, self.partition(QUARANTINE, day))
         _publish_dir(staged.trace, self.partition(TRACE, day))
+
+    # -- warehouse -------------------------------------------------------------------------
+    def publish_warehouse_snapshot(self) -> None:
+        """Copy the (closed, checkpointed) warehouse to the file readers open, replacing it in one
+        rename: a report never holds the writers' file, so it can neither block a load nor be
+        refused by one, and a reader that has the old snapshot open goes on reading it whole."""
+        tmp = self.warehouse_snapshot.with_name(f".{self.warehouse_snapshot.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            shutil.copyfile(self.warehouse, tmp)
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.warehouse_snapshot)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     # -- locking ---------------------------------------------------------------------------
     @contextlib.contextmanager

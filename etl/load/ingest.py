@@ -10,6 +10,7 @@ Counts reconcile: rows_read = rows_loaded + rows_quarantined + duplicates_remove
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -114,6 +115,7 @@ def ingest_day(settings: Settings, day: date, files: list[Path] | None = None,
         result = _load_into(staged, settings, day, readers)
         storage.publish_day(day, staged, {
             **asdict(result),
+            "load_id": uuid.uuid4().hex,  # the warehouse records it too: both from the same load, or visibly not
             "lake_schema_version": LAKE_SCHEMA_VERSION,
             "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
         })

@@ -7,15 +7,20 @@ from fractions import Fraction
 
 from etl.config import Settings
 from etl.errors import DataQualityError
+from etl.load.warehouse import day_problem, warehouse_load_ids
 from etl.shares import format_pct, percentage_above
 from etl.storage import QUARANTINE, Storage
 
 
 def check_day(settings: Settings, day: date, max_quarantined_pct: float | None = None) -> dict:
-    """Fail when too much of the day was quarantined, or when nothing at all was loaded."""
+    """Fail when the day's lake and warehouse are not from one load, when too much of the day was
+    quarantined, or when nothing at all was loaded."""
     limit = settings.max_quarantined_pct if max_quarantined_pct is None else max_quarantined_pct
     storage = Storage(settings)
     manifest = storage.read_load_manifest(day)
+    problem = day_problem(storage, day, warehouse_load_ids(storage))
+    if problem:
+        raise DataQualityError(f"{day}: {problem}; run `mailflow backfill --from {day} --to {day}` to load it again")
     read, quarantined = manifest["rows_read"], manifest["rows_quarantined"]
     share = percentage_above(quarantined, read, limit)
     verdict = {"date": day.isoformat(), "rows_read": read, "rows_loaded": manifest["rows_loaded"],

@@ -2,14 +2,18 @@
 
 Rebuilding a day deletes and inserts that day's rows of every table in one
 transaction, so a re-run replaces and never appends, and a failed run changes
-nothing. One writer at a time: a lock file serialises processes, whether Airflow tasks,
-backfills or the CLI.
+nothing. Each day records the load id of the lake partition it was built from. One writer
+at a time: a lock file serialises processes, whether Airflow tasks, backfills or the CLI.
+Readers open a snapshot of the warehouse published after each commit, never the writers' file.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from datetime import date
+
+import duckdb
 
 from etl import sql
 from etl.config import Settings
@@ -26,6 +30,7 @@ TABLES = ("daily_connector_tls", "daily_remote_domain_tls", "daily_load")
 def ensure_schema(con) -> None:
     for table in TABLES:
         run(con, sql.load(f"load/schema/{table}"))
+    run(con, sql.load("load/schema/daily_load_load_id"))
 
 
 def rebuild_day(settings: Settings, day: date) -> dict:
@@ -35,7 +40,7 @@ def rebuild_day(settings: Settings, day: date) -> dict:
     trace_files = storage.trace_files(day)
     model_params = {"trace_files": trace_files, "day": day, "not_counted_statuses": list(NOT_COUNTED_STATUSES)}
     with storage.lock("warehouse"):
-        con = connect(storage.warehouse, memory_limit=settings.memory_limit)
+        con = _connect_for_writing(storage, settings)
         try:
             ensure_schema(con)
             run(con, "begin transaction")
@@ -53,15 +58,67 @@ def rebuild_day(settings: Settings, day: date) -> dict:
                     "quarantine_reasons": json.dumps(manifest["quarantine_reasons"], sort_keys=True),
                     "sources": json.dumps(manifest["sources"], sort_keys=True),
                     "loaded_at": manifest["loaded_at"],
+                    "load_id": manifest.get("load_id"),
                 })
                 summary = _reconcile(con, day, trace_files)
                 run(con, "commit")
             except BaseException:
                 run(con, "rollback")
                 raise
+            run(con, "checkpoint")  # everything in the one file, for the snapshot
         finally:
             con.close()
+        storage.publish_warehouse_snapshot()
     return summary
+
+
+def _connect_for_writing(storage: Storage, settings: Settings, wait_seconds: float = 60.0):
+    """The writers' connection. Our own writers take turns by the lock; a stray reader of the
+    writers' file (an analyst's DuckDB shell) is waited out with backoff rather than failing the load."""
+    delay, waited = 0.1, 0.0
+    while True:
+        try:
+            return connect(storage.warehouse, memory_limit=settings.memory_limit)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or waited >= wait_seconds:
+                raise
+            time.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 5.0)
+
+
+def warehouse_load_ids(storage: Storage) -> dict[date, str | None]:
+    """The load id each day of the warehouse was aggregated from (readers' snapshot)."""
+    if not storage.warehouse_snapshot.exists():
+        return {}
+    con = connect(storage.warehouse_snapshot, read_only=True)
+    try:
+        return dict(con.execute("select date, load_id from daily_load").fetchall())
+    finally:
+        con.close()
+
+
+def day_problem(storage: Storage, day: date, warehouse: dict[date, str | None]) -> str | None:
+    """Why the day's lake partitions and warehouse rows are not all from one load, or None."""
+    if not storage.is_loaded(day):
+        return "in the warehouse but not in the lake" if day in warehouse else None
+    load_id = storage.read_load_manifest(day).get("load_id")
+    if day not in warehouse:
+        return "in the lake but not in the warehouse"
+    if warehouse[day] != load_id:
+        return "the warehouse holds another load than the lake"
+    if storage.quarantine_load_id(day) != load_id:
+        return "the quarantine partition is from another load than the trace partition"
+    return None
+
+
+def inconsistent_days(settings: Settings) -> dict[date, str]:
+    """Days whose lake partitions and warehouse rows are not all from the same load, and why:
+    what a crash (or a failed step) between the lake's commit and the warehouse's leaves behind."""
+    storage = Storage(settings)
+    warehouse = warehouse_load_ids(storage)
+    problems = {day: day_problem(storage, day, warehouse) for day in set(storage.lake_days()) | set(warehouse)}
+    return {day: problem for day, problem in sorted(problems.items()) if problem}
 
 
 def _reconcile(con, day: date, trace_files: list[str]) -> dict:

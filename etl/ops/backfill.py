@@ -1,8 +1,9 @@
 """Backfill without a scheduler: the daily load for a range of days, then the weekly reports of
 the weeks it touched. The same pipeline the DAGs run, day by day.
 
-Resumable: a day whose landing files have the same SHA-256 as at its last load is skipped
-unless forced, so re-running after an interruption only does what is left. A week whose data
+Resumable: a day whose landing files have the same SHA-256 as at its last load, and whose lake
+and warehouse hold that same load, is skipped unless forced, so re-running after an interruption
+only does what is left. A week whose data
 changed after it was archived is re-issued as a new revision with the reason "late data".
 """
 
@@ -16,6 +17,7 @@ from etl.config import Settings
 from etl.delivery.archive import Archive
 from etl.delivery.mail import SmtpSettings
 from etl.errors import DataQualityError, MailflowError
+from etl.load.warehouse import day_problem, warehouse_load_ids
 from etl.pipeline import issue_report, load_day
 from etl.report.request import ReportRequest
 from etl.storage import Storage
@@ -48,6 +50,8 @@ def backfill(settings: Settings, start: date, end: date, *, reports: bool = Fals
     day = start
     while day <= end:
         plan = storage.landing_state(day)
+        if plan == "same" and day_problem(storage, day, warehouse_load_ids(storage)):
+            plan = "inconsistent"  # a crash between the lake's and the warehouse's commits: load it again
         rows = 0
         if plan == "missing":
             result.missing.append(day.isoformat())

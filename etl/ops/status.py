@@ -8,14 +8,15 @@ from datetime import date, timedelta
 from etl.config import Settings
 from etl.delivery.archive import Archive
 from etl.duck import connect
+from etl.load.warehouse import inconsistent_days
 from etl.shares import percentage
 from etl.storage import Storage
 
 
 def loaded_days(storage: Storage) -> list[dict]:
-    if not storage.warehouse.exists():
+    if not storage.warehouse_snapshot.exists():
         return []
-    con = connect(storage.warehouse, read_only=True)
+    con = connect(storage.warehouse_snapshot, read_only=True)
     try:
         rows = con.execute(
             "select date, rows_read, rows_loaded, rows_quarantined, duplicates_removed, messages "
@@ -31,7 +32,8 @@ def loaded_days(storage: Storage) -> list[dict]:
 
 def status(settings: Settings, *, check_inputs: bool = True) -> dict:
     """Days loaded; days missing between the first and the last (or waiting in the landing folder);
-    days whose exports changed since they were loaded; reports whose inputs changed since archived."""
+    days whose exports changed since they were loaded; days whose lake and warehouse are not from
+    the same load; reports whose inputs changed since archived."""
     storage = Storage(settings)
     days = loaded_days(storage)
     loaded = {date.fromisoformat(str(d["date"])) for d in days}
@@ -46,8 +48,9 @@ def status(settings: Settings, *, check_inputs: bool = True) -> dict:
             day += timedelta(days=1)
     changed = [d.isoformat() for d in sorted(loaded & landing_days)
                if check_inputs and storage.landing_state(d) == "changed"]
+    inconsistent = [{"date": d.isoformat(), "problem": problem} for d, problem in inconsistent_days(settings).items()]
     return {"days": [{**d, "date": str(d["date"])} for d in days], "missing": missing,
-            "changed_since_load": changed, "stale_reports": stale_reports(storage)}
+            "changed_since_load": changed, "inconsistent": inconsistent, "stale_reports": stale_reports(storage)}
 
 
 def stale_reports(storage: Storage) -> list[dict]:

@@ -31,9 +31,10 @@ def connect_views(database) -> duckdb.DuckDBPyConnection:
 
 
 def _open_warehouse(storage: Storage) -> duckdb.DuckDBPyConnection:
-    if not storage.warehouse.exists():
-        raise ReportError(f"no warehouse at {storage.warehouse}; load some days first (mailflow ingest)")
-    return connect_views(storage.warehouse)
+    """The readers' snapshot of the warehouse: a report never holds the file loads write."""
+    if not storage.warehouse_snapshot.exists():
+        raise ReportError(f"no warehouse at {storage.warehouse_snapshot}; load some days first (mailflow ingest)")
+    return connect_views(storage.warehouse_snapshot)
 
 
 def query_views(storage: Storage, request: ReportRequest) -> dict:

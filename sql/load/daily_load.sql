@@ -1,6 +1,6 @@
 -- grain: one row for the UTC date being loaded, from its load manifest and its aggregates
 -- parameters: $day, $rows_read, $rows_loaded, $rows_quarantined, $duplicates_removed,
---             $quarantine_reasons, $sources (json text), $loaded_at
+--             $quarantine_reasons, $sources (json text), $loaded_at, $load_id
 with counted as (
     select coalesce(sum(messages), 0) as messages
     from daily_connector_tls
@@ -17,5 +17,6 @@ select
     counted.messages,
     cast($quarantine_reasons as json) as quarantine_reasons,
     cast($sources as json) as sources,
-    cast($loaded_at as timestamptz) as loaded_at
+    cast($loaded_at as timestamptz) as loaded_at,
+    cast($load_id as varchar) as load_id
 from counted

@@ -89,8 +89,9 @@ def test_daily_load_counts_messages_from_the_aggregates(con, trace_files):
     row = con.execute(sql.load("load/daily_load"), {
         "day": DAY, "rows_read": 12, "rows_loaded": 9, "rows_quarantined": 2, "duplicates_removed": 1,
         "quarantine_reasons": json.dumps({"bad_timestamp": 2}), "sources": "[]",
-        "loaded_at": "2026-11-10T02:05:00+00:00"}).fetchall()[0]
+        "loaded_at": "2026-11-10T02:05:00+00:00", "load_id": "abc123"}).fetchall()[0]
     assert row[:7] == (DAY, 12, 9, 2, 1, 1, 8)  # 9 loaded = 8 messages + 1 Expanded not counted
+    assert row[-1] == "abc123"
 
 
 TEXT_COLUMNS = ["received", "sender_address", "recipient_address", "direction", "connector_name", "tls_version",

@@ -53,14 +53,15 @@ def warehouse(cfg):
     for r in REMOTE:
         run(con, "insert into daily_remote_domain_tls values ($1, $2, $3, $4, $5, $6, 0)", list(r))
     for day, read, quarantined in ((D1, 150, 2), (D3, 12, 0)):
-        run(con, "insert into daily_load values ($1, $2, $2, $3, 0, 0, 0, '{}', '[]', now())",
+        run(con, "insert into daily_load values ($1, $2, $2, $3, 0, 0, 0, '{}', '[]', now(), null)",
             [day, read, quarantined])
     con.close()
+    Storage(cfg).publish_warehouse_snapshot()  # what readers open
     return cfg
 
 
 def view(cfg, name, **params):
-    con = connect_views(Storage(cfg).warehouse)
+    con = connect_views(Storage(cfg).warehouse_snapshot)
     if name != "report_days":
         params["directions"] = list(REPORTED_DIRECTIONS)
     try:

@@ -9,5 +9,6 @@ create table if not exists daily_load (
     messages bigint not null,
     quarantine_reasons json not null,
     sources json not null,
-    loaded_at timestamptz not null
+    loaded_at timestamptz not null,
+    load_id varchar  -- the lake partition's load id: the day in the lake and here are from one load
 )
