@@ -28,6 +28,7 @@ import json
 import os
 import shutil
 import stat
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -190,15 +191,22 @@ class Storage:
 
     @contextlib.contextmanager
     def staged_day(self) -> Iterator[StagedDay]:
-        """Empty folders for a day's partitions and DuckDB's spill files, removed afterwards."""
-        staging = self.lake / ".staging" / uuid.uuid4().hex
+        """Empty folders for a day's partitions and DuckDB's spill files, removed afterwards.
+
+        Each staging folder is held by a lock on a file inside it for as long as it is in use; a
+        folder nobody holds was left by a crashed load, and the next load removes it."""
+        root = self.lake / ".staging"
+        staging = root / uuid.uuid4().hex
         staged = StagedDay(staging / TRACE, staging / QUARANTINE, staging / "spill")
         for folder in (staged.trace, staged.quarantine, staged.spill):
             folder.mkdir(parents=True)
-        try:
-            yield staged
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        with open(staging / ".in-use", "w") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            _remove_abandoned(root)
+            try:
+                yield staged
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
 
     def publish_day(self, day: date, staged: StagedDay, load_manifest: dict) -> None:
         """Swap the staged partitions in, each whole; the trace partition, which holds the load
@@ -341,6 +349,21 @@ class ArchiveStore:
             fh.write(line + b"\n")
             fh.flush()
             os.fsync(fh.fileno())
+
+
+def _remove_abandoned(staging_root: Path) -> None:
+    """Remove the staging folders no live process holds (their load crashed)."""
+    for folder in staging_root.iterdir():
+        marker = folder / ".in-use"
+        try:
+            with open(marker) as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # another load is using it
+        except FileNotFoundError:
+            if folder.exists() and not marker.exists() and time.time() - folder.stat().st_mtime < 60:
+                continue  # being created right now: its marker comes next
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:

@@ -47,3 +47,23 @@ def test_lock_serialises_writers_of_one_key(cfg):
     for t in threads:
         t.join()
     assert events in (["a in", "a out", "b in", "b out"], ["b in", "b out", "a in", "a out"])
+
+
+def test_a_load_removes_staging_left_by_a_crash_but_not_one_in_use(cfg, export):
+    import fcntl
+    import os
+
+    from etl.load.ingest import ingest_day
+    from tests.conftest import row
+
+    root = Storage(cfg).lake / ".staging"
+    crashed, in_use, old_style = root / "crashed", root / "in-use", root / "old-style"
+    for folder in (crashed, in_use, old_style):
+        (folder / "spill").mkdir(parents=True)
+        (folder / "spill" / "accepted.parquet").write_bytes(b"x" * 1000)
+    (crashed / ".in-use").touch()  # its process died: nobody holds the lock
+    os.utime(old_style, (0, 0))  # from before staging folders had a lock file
+    with open(in_use / ".in-use", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # another load, still running
+        ingest_day(cfg, date(2026, 11, 9), [export([row()])])
+    assert sorted(p.name for p in root.iterdir()) == ["in-use"]
