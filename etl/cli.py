@@ -5,7 +5,7 @@
     aggregate   rebuild one day of warehouse aggregates from the lake
     check       the data-quality gate for one loaded day
     report      the mail flow & TLS report for a window; --archive, --send
-    archive     list | show | verify the auditors' archive
+    archive     list | show | verify | repair the auditors' archive
     status      days loaded, missing, changed; reports gone stale
     backfill    load a range of days, then re-issue the weeks touched
     bench       benchmarks (ingest against DuckDB's plain copy; Postfix logs)
@@ -213,6 +213,18 @@ def cmd_archive_verify(args) -> int:
     return 0
 
 
+def cmd_archive_repair(args) -> int:
+    from etl.delivery.archive import Archive
+    from etl.storage import Storage
+
+    done = Archive(Storage(settings())).repair()
+    for action in done:
+        print(action)
+    print("archive repair: nothing to do" if not done else
+          f"archive repair: {len(done)} done; now run `mailflow archive verify`", file=sys.stderr)
+    return 0
+
+
 def cmd_status(args) -> int:
     from etl.ops.status import status
     from etl.shares import format_pct
@@ -359,6 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
     archive_verify = _command(archive_commands, "verify", cmd_archive_verify,
                               "re-hash every file and the index chain", f"{PROG} archive verify")
     archive_verify.add_argument("report_id", nargs="?", help="only this report (the chain is always checked)")
+    _command(archive_commands, "repair", cmd_archive_repair,
+             "finish what a crashed writer left half done (a revision without its index line, a receipt "
+             "without its sent line, the index's end not anchored)", f"{PROG} archive repair")
 
     status = _command(commands, "status", cmd_status, "days loaded, missing, changed; reports gone stale",
                       f"{PROG} status --json")

@@ -254,6 +254,7 @@ class ArchiveStore:
     """
 
     INDEX = "index.jsonl"
+    HEAD = "index.head"
 
     def __init__(self, root: Path, storage: Storage):
         self.root = root
@@ -323,16 +324,32 @@ class ArchiveStore:
         path = self.root / location / name
         return sha256_file(path) if path.exists() else None
 
-    def revision_locations(self, marker: str) -> list[str]:
-        """Every revision folder holding a file named `marker` (its manifest), staging excluded."""
+    def revision_locations(self) -> list[str]:
+        """Every revision folder (`.../r<N>`), whatever it holds; staging excluded."""
         if not self.root.exists():
             return []
-        return sorted(str(p.parent.relative_to(self.root)) for p in self.root.rglob(marker)
-                      if ".staging" not in p.parts)
+        return sorted(str(p.relative_to(self.root)) for p in self.root.rglob("r*")
+                      if p.is_dir() and p.name[1:].isdigit() and ".staging" not in p.parts)
 
     def is_empty(self) -> bool:
         return not self.root.exists() or not any(self.root.iterdir())
 
+    def remove_abandoned_staging(self) -> list[str]:
+        """Revisions half-built by a crashed writer (call with the archive lock held)."""
+        staging = self.root / ".staging"
+        if not staging.exists():
+            return []
+        left = sorted(p.name for p in staging.iterdir())
+        for name in left:
+            folder = staging / name
+            os.chmod(folder, 0o750)
+            for path in folder.iterdir():
+                os.chmod(path, 0o644)
+            shutil.rmtree(folder, ignore_errors=True)
+        return left
+
+    # The index: one JSON line per event, appended; `index.head` anchors its end (how many lines,
+    # and the SHA-256 of the last), so that an edit of the last line, or a removed one, shows too.
     def index_lines(self) -> list[bytes]:
         index = self.root / self.INDEX
         return index.read_bytes().splitlines() if index.exists() else []
@@ -342,6 +359,13 @@ class ArchiveStore:
 
     def index_location(self) -> Path:
         return self.root / self.INDEX
+
+    def read_head(self) -> dict | None:
+        path = self.root / self.HEAD
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+    def write_head(self, head: dict) -> None:
+        write_bytes_atomic(self.root / self.HEAD, (json.dumps(head, sort_keys=True) + "\n").encode("utf-8"))
 
     def append_index(self, line: bytes) -> None:
         self.root.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,9 @@ from etl.storage import Storage
 GENESIS = "0" * 64
 MANIFEST = "manifest.json"
 RECEIPT = "receipt.json"
+REPAIR = "mailflow archive repair"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -40,17 +44,18 @@ class Archive:
     def add(self, rid: str, files: dict[str, bytes], manifest: dict, reason: str) -> Revision:
         """Archive one revision of `rid`: write the files and the manifest, read-only, then index it."""
         with self.store.lock():
+            self._repair_logged()
             previous = self.revisions(rid)
             number = len(previous) + 1
             location = self.store.revision_location(rid, number)
-            listed = {name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+            listed = {name: {"sha256": _sha256(data), "bytes": len(data)}
                       for name, data in sorted(files.items())}
             full = {**manifest, "report_id": rid, "revision": number, "files": listed,
                     "supersedes": previous[-1].number if previous else None, "reason": reason}
             manifest_bytes = (json.dumps(full, indent=2, sort_keys=True) + "\n").encode("utf-8")
             self.store.create_revision(location, {**files, MANIFEST: manifest_bytes})
             self._append({"event": "archived", "report_id": rid, "revision": number, "path": location,
-                          "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(),
+                          "manifest_sha256": _sha256(manifest_bytes),
                           "supersedes": full["supersedes"], "reason": reason,
                           "created_at": manifest["generated_at"]})
         return self._revision(rid, number, location)
@@ -58,23 +63,104 @@ class Archive:
     def record_receipt(self, revision: Revision, receipt: dict) -> None:
         """The send receipt, written once beside the revision and chained into the index."""
         with self.store.lock():
+            self._repair_logged()
             if self.store.read(revision.location, RECEIPT) is not None:
                 raise ArchiveError(f"{revision.report_id} r{revision.number} was already sent")
             data = (json.dumps(receipt, indent=2, sort_keys=True) + "\n").encode("utf-8")
             self.store.add_file(revision.location, RECEIPT, data)
             self._append({"event": "sent", "report_id": revision.report_id, "revision": revision.number,
-                          "receipt_sha256": hashlib.sha256(data).hexdigest(), "message_id": receipt["message_id"],
+                          "receipt_sha256": _sha256(data), "message_id": receipt["message_id"],
                           "created_at": receipt["sent_at"]})
 
     def _append(self, entry: dict) -> None:
         lines = self.store.index_lines()
-        previous = hashlib.sha256(lines[-1]).hexdigest() if lines else GENESIS
-        line = json.dumps({**entry, "prev_sha256": previous}, sort_keys=True, separators=(",", ":"))
-        self.store.append_index(line.encode("utf-8"))
+        previous = _sha256(lines[-1]) if lines else GENESIS
+        line = json.dumps({**entry, "prev_sha256": previous}, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        self.store.append_index(line)
+        self.store.write_head({"lines": len(lines) + 1, "last_sha256": _sha256(line)})
+
+    # -- repairing -------------------------------------------------------------------------
+    def repair(self) -> list[str]:
+        """Finish what a crashed writer left half done; returns what was done, one line each.
+
+        Only what the archive itself proves is added: a revision folder whose manifest describes
+        its files exactly gets its index line; a receipt beside its revision gets its "sent" line;
+        the index's end is anchored again when the chain up to it is intact. Nothing is removed
+        but half-built revisions that never reached their place."""
+        with self.store.lock():
+            return self._repair()
+
+    def _repair_logged(self) -> None:
+        """Repair on the next write: a crash must not block the next revision of the week."""
+        for action in self._repair():
+            log.warning("archive repair: %s", action)
+
+    def _repair(self) -> list[str]:
+        done = [f"removed the half-built revision {name} (its writer crashed before moving it into place)"
+                for name in self.store.remove_abandoned_staging()]
+        if _chain_problems(self.store.index_lines()):
+            return done  # an edited index is evidence: verify names it, repair does not paper over it
+        entries = self.entries()
+        archived = {e["path"]: e for e in entries if e["event"] == "archived"}
+        for location in self.store.revision_locations():
+            manifest = self._intact_manifest(location)
+            if location in archived or manifest is None:
+                continue
+            previous = [e for e in archived.values() if e["report_id"] == manifest["report_id"]]
+            if manifest["revision"] != len(previous) + 1:
+                continue
+            manifest_bytes = self.store.read(location, MANIFEST)
+            entry = {"event": "archived", "report_id": manifest["report_id"], "revision": manifest["revision"],
+                     "path": location, "manifest_sha256": _sha256(manifest_bytes),
+                     "supersedes": manifest["supersedes"], "reason": manifest["reason"],
+                     "created_at": manifest["generated_at"], "repaired": True}
+            self._append(entry)
+            archived[location] = entry
+            done.append(f"indexed {manifest['report_id']} r{manifest['revision']} ({location}), "
+                        "written before a crash kept its index line from being added")
+        sent = {(e["report_id"], e["revision"]) for e in self.entries() if e["event"] == "sent"}
+        for entry in list(archived.values()):
+            receipt = self.store.read(entry["path"], RECEIPT)
+            if receipt is None or (entry["report_id"], entry["revision"]) in sent:
+                continue
+            facts = json.loads(receipt)
+            self._append({"event": "sent", "report_id": entry["report_id"], "revision": entry["revision"],
+                          "receipt_sha256": _sha256(receipt), "message_id": facts["message_id"],
+                          "created_at": facts["sent_at"], "repaired": True})
+            done.append(f"recorded the send of {entry['report_id']} r{entry['revision']} from its receipt")
+        lines = self.store.index_lines()
+        head = self.store.read_head()
+        if lines and head != {"lines": len(lines), "last_sha256": _sha256(lines[-1])}:
+            grown = head is not None and head["lines"] < len(lines)
+            if head is None or (grown and _sha256(lines[head["lines"] - 1]) == head["last_sha256"]):
+                self.store.write_head({"lines": len(lines), "last_sha256": _sha256(lines[-1])})
+                done.append(f"anchored the index's end at line {len(lines)}")
+        return done
+
+    def _intact_manifest(self, location: str) -> dict | None:
+        """A revision's manifest, if it is valid JSON and every file it lists is there as listed."""
+        data = self.store.read(location, MANIFEST)
+        try:
+            manifest = json.loads(data) if data is not None else None
+        except ValueError:
+            return None
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+            return None
+        for name, facts in manifest["files"].items():
+            if self.store.file_sha256(location, name) != facts.get("sha256"):
+                return None
+        return manifest
 
     # -- reading ---------------------------------------------------------------------------
     def entries(self) -> list[dict]:
-        return [json.loads(line) for line in self.store.index_lines() if line.strip()]
+        entries = []
+        for number, line in enumerate(self.store.index_lines(), start=1):
+            try:
+                entries.append(json.loads(line))
+            except ValueError:
+                raise ArchiveError(f"{self.store.index_location()}: line {number} is not valid JSON (truncated or "
+                                   "edited); see `mailflow archive verify`") from None
+        return entries
 
     def _revision(self, rid: str, number: int, location: str) -> Revision:
         return Revision(rid, number, location, self.store.display(location))
@@ -111,23 +197,16 @@ class Archive:
     # -- verifying -------------------------------------------------------------------------
     def verify(self, rid: str | None = None) -> list[str]:
         """Every problem found, one line each; empty when the archive is intact."""
-        problems: list[str] = []
         if not self.store.has_index():
             return [] if self.store.is_empty() else [f"{self.store.index_location()}: missing"]
-        previous = GENESIS
+        lines = self.store.index_lines()
+        problems = _chain_problems(lines) + self._head_problems(lines)
         entries = []
-        for number, raw in enumerate(self.store.index_lines(), start=1):
+        for number, raw in enumerate(lines, start=1):
             try:
-                entry = json.loads(raw)
+                entries.append((number, json.loads(raw)))
             except ValueError:
-                problems.append(f"index line {number}: not valid JSON (edited or truncated)")
-                previous = hashlib.sha256(raw).hexdigest()
-                continue
-            if entry.get("prev_sha256") != previous:
-                problems.append(f"index line {number}: broken chain (the line before it was changed, "
-                                "removed or inserted)")
-            previous = hashlib.sha256(raw).hexdigest()
-            entries.append((number, entry))
+                continue  # named by _chain_problems
         receipts = {(e["report_id"], e["revision"]): (n, e) for n, e in entries if e.get("event") == "sent"}
         known = set()
         for number, entry in entries:
@@ -136,9 +215,27 @@ class Archive:
             known.add(entry["path"])
             problems += self._verify_revision(number, entry, receipts.get((entry["report_id"], entry["revision"])))
         if rid is None:
-            problems += [f"{location}: revision not in the index"
-                         for location in self.store.revision_locations(MANIFEST) if location not in known]
+            for location in self.store.revision_locations():
+                if location in known:
+                    continue
+                if self._intact_manifest(location) is not None:
+                    problems.append(f"{location}: revision not in the index (a crash before its index line was "
+                                    f"added?): `{REPAIR}` indexes it")
+                else:
+                    problems.append(f"{location}: a folder that no index line and no intact manifest describes")
         return problems
+
+    def _head_problems(self, lines: list[bytes]) -> list[str]:
+        head = self.store.read_head()
+        if not lines:
+            return []
+        if head is None:
+            return [f"index.head missing: nothing anchors the index's end; `{REPAIR}` anchors it as it is now"]
+        if head == {"lines": len(lines), "last_sha256": _sha256(lines[-1])}:
+            return []
+        return [f"index end: {len(lines)} lines, but index.head records {head['lines']} ending in "
+                f"{head['last_sha256'][:12]}: a line at the end was changed, removed or added (only a crash "
+                f"between an append and its anchor is mended by `{REPAIR}`)"]
 
     def _verify_revision(self, line: int, entry: dict, sent) -> list[str]:
         where = f"{entry['report_id']} r{entry['revision']}"
@@ -147,7 +244,7 @@ class Archive:
         if manifest_bytes is None:
             return [f"{where}: {MANIFEST} missing"]
         problems = []
-        if hashlib.sha256(manifest_bytes).hexdigest() != entry["manifest_sha256"]:
+        if _sha256(manifest_bytes) != entry["manifest_sha256"]:
             problems.append(f"{where}: {MANIFEST} changed (index line {line})")
         try:
             manifest = json.loads(manifest_bytes)
@@ -171,3 +268,23 @@ class Archive:
             if name not in expected:
                 problems.append(f"{where}: unexpected file {name}")
         return problems
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _chain_problems(lines: list[bytes]) -> list[str]:
+    """Each line of the index holds the SHA-256 of the line before it: name every break."""
+    problems, previous = [], GENESIS
+    for number, raw in enumerate(lines, start=1):
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            problems.append(f"index line {number}: not valid JSON (edited or truncated)")
+        else:
+            if not isinstance(entry, dict) or entry.get("prev_sha256") != previous:
+                problems.append(f"index line {number}: broken chain (the line before it was changed, "
+                                "removed or inserted)")
+        previous = _sha256(raw)
+    return problems

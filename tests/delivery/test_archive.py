@@ -156,6 +156,14 @@ def test_the_auditor_commands(cfg, two_revisions):
     assert done.returncode == 1 and f"{rid} r2: report.json changed" in done.stdout
     missing = etl("archive", "show", "2020-W01")
     assert missing.returncode == 2 and missing.stderr.startswith("error: no archived report '2020-W01'")
+    repaired = etl("archive", "repair")
+    assert repaired.returncode == 0 and repaired.stderr == "archive repair: nothing to do\n"
+    index = Archive(Storage(cfg)).store.index_location()
+    writable(index)
+    index.write_bytes(index.read_bytes()[:-20])  # a truncated index
+    listed = etl("archive", "list")
+    assert listed.returncode == 2 and listed.stderr == (
+        f"error: {index}: line 2 is not valid JSON (truncated or edited); see `mailflow archive verify`\n")
 
 
 def test_a_rerun_over_the_same_data_says_the_same_and_is_not_mailed_again(cfg):
@@ -174,3 +182,71 @@ def test_a_rerun_over_the_same_data_says_the_same_and_is_not_mailed_again(cfg):
     changed["insights"] = []
     third = archive_report(cfg, changed, OUTBOX, reason="late data", now=later)
     assert "already_sent" not in send_report(cfg, third.report_id, 3, OUTBOX)
+
+
+def test_editing_the_last_index_line_fails_verify(cfg, two_revisions):
+    index = Archive(Storage(cfg)).store.index_location()
+    lines = index.read_text().splitlines()
+    edited = {**json.loads(lines[-1]), "reason": "nothing to see"}
+    writable(index)
+    index.write_text("\n".join([*lines[:-1], json.dumps(edited, sort_keys=True, separators=(",", ":"))]) + "\n")
+    problems = Archive(Storage(cfg)).verify()
+    assert len(problems) == 1 and problems[0].startswith("index end: 2 lines, but index.head records 2 ending in")
+    assert Archive(Storage(cfg)).repair() == []  # an edit is evidence, not something to mend
+    index.write_text(lines[0] + "\n")  # the last line removed
+    assert any(p.startswith("index end: 1 lines") for p in Archive(Storage(cfg)).verify())
+
+
+def test_a_revision_folder_nobody_describes_fails_verify(cfg, two_revisions):
+    _, second = two_revisions
+    stray = second.path.parent / "r3"
+    stray.mkdir()
+    (stray / "report.html").write_text("<p>trust me</p>")
+    assert Archive(Storage(cfg)).verify() == [
+        f"{second.location.rsplit('/', 1)[0]}/r3: a folder that no index line and no intact manifest describes"]
+
+
+def crash_on(monkeypatch, target, name):
+    """The process dies at this call (as kill -9 would: nothing after it runs)."""
+    def die(*args, **kwargs):
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(target, name, die)
+
+
+def test_a_crash_before_the_index_line_is_repaired_on_the_next_write(cfg, two_revisions, monkeypatch, caplog):
+    from etl.storage import ArchiveStore
+
+    with monkeypatch.context() as crashed:
+        crash_on(crashed, ArchiveStore, "append_index")
+        with pytest.raises(SystemExit):
+            archive_report(cfg, evil_report(), OUTBOX, reason="rerun", now=NOW)
+    archive = Archive(Storage(cfg))
+    (problem,) = archive.verify()
+    assert "r3: revision not in the index" in problem and "`mailflow archive repair` indexes it" in problem
+    fourth = archive_report(cfg, evil_report(), OUTBOX, reason="rerun", now=NOW)  # not blocked by r3
+    assert fourth.number == 4 and "archive repair: indexed" in caplog.text
+    assert archive.verify() == []
+    entries = [e for e in archive.entries() if e["event"] == "archived"]
+    assert [(e["revision"], e.get("repaired", False)) for e in entries] == [(1, False), (2, False), (3, True),
+                                                                           (4, False)]
+
+
+def test_a_crash_before_the_sent_line_and_before_the_anchor_are_repaired(cfg, two_revisions, monkeypatch):
+    from etl.storage import ArchiveStore
+
+    first, _ = two_revisions
+    with monkeypatch.context() as crashed:
+        crash_on(crashed, ArchiveStore, "append_index")
+        with pytest.raises(SystemExit):
+            send_report(cfg, first.report_id, 1, OUTBOX)  # the receipt is written, its index line is not
+    archive = Archive(Storage(cfg))
+    assert archive.verify() == [f"{first.report_id} r1: unexpected file receipt.json"]
+    with monkeypatch.context() as crashed:
+        crash_on(crashed, ArchiveStore, "write_head")
+        with pytest.raises(SystemExit):
+            archive.repair()  # dies after appending the sent line, before anchoring it
+    assert any(p.startswith("index end: 3 lines, but index.head records 2") for p in archive.verify())
+    assert archive.repair() == ["anchored the index's end at line 3"]
+    assert archive.verify() == [] and [e["event"] for e in archive.entries()][-1] == "sent"
+    assert send_report(cfg, first.report_id, 1, OUTBOX)["already_sent"]  # not mailed twice
