@@ -6,14 +6,17 @@ import csv
 import io
 
 from etl.contract import TLS_BUCKETS, connector_label
+from etl.report.names import escape_controls
 
 # A cell starting with one of these is read as a formula by spreadsheets (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def neutralise(value) -> str:
-    """Text for a CSV cell; a leading formula character is defused with a leading apostrophe."""
-    text = "" if value is None else str(value)
+    """Text for a CSV cell: control and bidi characters written out (`\\u000A`), so that a name
+    cannot break a row or turn the text around it; a leading formula character is defused with a
+    leading apostrophe."""
+    text = "" if value is None else escape_controls(str(value))
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 

@@ -9,10 +9,11 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from etl.contract import TLS_BUCKETS, connector_label
+from etl.contract import TLS_BUCKETS
 from etl.errors import ReportError
 from etl.report.csv_views import view_csvs
 from etl.report.document import Report
+from etl.report.names import html_name, text_name
 from etl.report.view import view
 from etl.shares import format_pct
 
@@ -44,7 +45,8 @@ def environment() -> Environment:
     )
     env.filters["num"] = lambda n: f"{n:,}"
     env.filters["pct"] = format_pct
-    env.filters["connector"] = connector_label
+    env.filters["text_name"] = text_name
+    env.filters["html_name"] = html_name
     env.globals["buckets"] = TLS_BUCKETS
     return env
 

@@ -4,7 +4,8 @@ report here so that the templates only place what they are given.
 
 from __future__ import annotations
 
-from etl.contract import TLS_BUCKETS, connector_label
+from etl.contract import TLS_BUCKETS
+from etl.report.names import text_name
 
 TLS_COLOURS = {
     "TLS1.3": "#1b7f3b",
@@ -61,7 +62,7 @@ def daily_chart(report: dict, direction: str, keys: dict) -> dict:
             y -= h
             rects.append({"x": round(x, 1), "y": round(y, 1), "w": round(bar_w, 1), "h": round(h, 1),
                           "colour": SERIES_COLOURS[names.index(name) % len(SERIES_COLOURS)],
-                          "title": f"{day} · {connector_label(name)}: {n:,} messages", "key": keys.get(name)})
+                          "title": f"{day} · {text_name(name, None)}: {n:,} messages", "key": keys.get(name)})
         columns.append({"x": round(x + bar_w / 2, 1), "label": day[5:], "rects": rects, "missing": day in missing,
                         "total": sum(per_day.get(day, {}).values())})
     return {
@@ -73,7 +74,7 @@ def daily_chart(report: dict, direction: str, keys: dict) -> dict:
         "peak": peak,
         "columns": columns,
         "show_labels": len(days) <= 31,
-        "legend": [{"name": connector_label(n), "colour": SERIES_COLOURS[i % len(SERIES_COLOURS)], "key": keys.get(n)}
+        "legend": [{"connector": n, "colour": SERIES_COLOURS[i % len(SERIES_COLOURS)], "key": keys.get(n)}
                    for i, n in enumerate(names)],
     }
 
@@ -90,11 +91,11 @@ def view(report: dict) -> dict:
     keys = connector_keys(report)
     return {
         "connector_keys": keys,
-        "connector_options": [{"key": k, "label": connector_label(n)} for n, k in keys.items()],
+        "connector_options": [{"key": k, "label": text_name(n)} for n, k in keys.items()],
         "snapshot": {d: {**s, "segments": segments(s["tls_pct"])} for d, s in report["snapshot"].items()},
-        "connectors": [{**c, "label": connector_label(c["connector"]), "key": keys[c["connector"]],
+        "connectors": [{**c, "key": keys[c["connector"]],
                         "segments": segments(c["tls_pct"])} for c in report["connectors"]],
-        "insights": [{**i, "label": connector_label(i["connector"]), "key": keys.get(i["connector"])}
+        "insights": [{**i, "key": keys.get(i["connector"])}
                      for i in report["insights"]],
         "charts": [daily_chart(report, d, keys) for d in ("inbound", "outbound")
                    if report["filters"]["direction"] in (None, d)],

@@ -120,7 +120,7 @@ def test_a_send_is_chained_and_its_receipt_verified(cfg, two_revisions):
 
 def test_csv_cells_cannot_become_formulas():
     assert [neutralise(v) for v in ("=HYPERLINK(\"x\")", "+1", "-2", "@SUM(A1)", "\tx", "\rx", "ok", None, 3)] == [
-        "'=HYPERLINK(\"x\")", "'+1", "'-2", "'@SUM(A1)", "'\tx", "'\rx", "ok", "", "3"]
+        "'=HYPERLINK(\"x\")", "'+1", "'-2", "'@SUM(A1)", "\\u0009x", "\\u000Dx", "ok", "", "3"]  # controls written out
     report = evil_report()
     report["insights"][0]["top_remote_domains"] = [{"domain": "=cmd|'/c calc'!A1", "messages": 1}]
     rows = list(csv.reader(io.StringIO(view_csvs(report)["insights.csv"].decode())))

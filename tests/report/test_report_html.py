@@ -120,3 +120,54 @@ def test_without_javascript_everything_stays_readable(chromium, tmp_path):
     assert not page.locator("#connector").is_visible()  # the drop-down needs JS; the data does not
     assert page.locator("section:has(#tls) tbody tr:visible").count() == 3
     context.close()
+
+
+RLO_NAME = "Conn\u202etxt.exe"  # shows as "Connexe.txt" and turns what follows it around
+LONG_NAME = "L" * 5000
+TWO_LINES = "Two\nLines"
+
+
+def hostile_report() -> dict:
+    tls = [(RLO_NAME, "inbound", "none", 40), (RLO_NAME, "inbound", "TLS1.2", 60),
+           (LONG_NAME, "outbound", "TLS1.2", 10), (TWO_LINES, "outbound", "TLS1.3", 10)]
+    day = datetime(2026, 11, 16).date()
+    return build_report(
+        start=day, end=day, connector=None, direction=None, thresholds=Thresholds(),
+        generated_at=datetime(2026, 11, 23, 6, tzinfo=UTC),
+        days=[{"date": day, "loaded": True, "rows_read": 120, "rows_quarantined": 0, "messages": 120}],
+        daily=[{"date": day, "connector": c, "direction": d, "messages": n} for c, d, _, n in tls],
+        connector_tls=[{"connector": c, "direction": d, "tls_version": b, "messages": n} for c, d, b, n in tls],
+        snapshot_tls=[{"direction": d, "tls_version": b, "messages": n} for _, d, b, n in tls],
+        remote_domains=[{"connector": RLO_NAME, "direction": "inbound", "tls_version": "none",
+                         "remote_domain": "evil\u202eexample", "messages": 40}])
+
+
+def test_hostile_names_cannot_garble_the_outputs():
+    import csv
+    import io
+    import json
+
+    from etl.report.csv_views import view_csvs
+
+    report = hostile_report()
+    text = render(report, "txt").decode()
+    assert "\u202e" not in text and "\n" + "Lines" not in text
+    assert "Conn\\u202Etxt.exe (inbound): No TLS is over 25%" in text and "Two\\u000ALines" in text
+    assert "evil\\u202Eexample (40)" in text
+    assert all(len(line) < 200 for line in text.splitlines() if "LLLL" in line)  # 5,000 characters cut at 80
+    assert "L" * 32 + "…" in text and "L" * 33 not in text  # its table column is 33 characters wide
+
+    email = render(report, "email").decode()
+    assert "\u202e" not in email
+    shown = re.findall(r'<bdi title="([^"]*)">([^<]*)</bdi>', email)
+    assert ("Conn\\u202Etxt.exe", "Conn\\u202Etxt.exe") in shown
+    assert (LONG_NAME, "L" * 79 + "…") in shown  # shortened where shown, whole in its title
+
+    html = render(report, "html").decode()
+    assert '<bdi title="Conn\\u202Etxt.exe">Conn\\u202Etxt.exe</bdi>' in html and "\u202e" not in html
+    assert f'<bdi title="{LONG_NAME}">{"L" * 79}…</bdi>' in html and LONG_NAME + "<" not in html
+
+    rows = list(csv.reader(io.StringIO(view_csvs(report)["tls_usage.csv"].decode())))
+    assert len(rows) == 4 and {r[0] for r in rows[1:]} == {"Conn\\u202Etxt.exe", LONG_NAME, "Two\\u000ALines"}
+    assert {c["connector"] for c in json.loads(render(report, "json"))["connectors"]} == {
+        RLO_NAME, LONG_NAME, TWO_LINES}  # JSON keeps every name exactly
