@@ -120,3 +120,21 @@ def test_the_console_script_runs_without_pythonpath(tmp_path):
     done = subprocess.run([str(script), "status"], env={**env, "MAILFLOW_HOME": str(tmp_path)}, cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_input_that_is_not_text_is_one_line_and_exit_2(tmp_path):
+    cases = {
+        "trace_2026-11-09.csv": Path("/bin/ls").read_bytes(),  # an executable under an export's name
+        "cr.csv": b"Received,SenderAddress,RecipientAddress,Direction\r2026-11-09T10:00:00Z,a@b.c,d@e.f,Inbound\r",
+    }
+    messages = {"trace_2026-11-09.csv": "not a recognised export: binary data, not text",
+                "cr.csv": "not a recognised export: its lines end in a carriage return alone"}
+    for name, data in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        for source in ("auto", "csv"):
+            done = etl("ingest", "--date", "2026-11-09", "--source", source, path, home=tmp_path / "home")
+            assert done.returncode == 2 and done.stderr.count("\n") == 1, (name, source, done.stderr)
+            if source == "auto":
+                assert done.stderr.startswith(f"error: {name}: {messages[name]}")
+    assert not (tmp_path / "home" / "lake" / "trace").exists()

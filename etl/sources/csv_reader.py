@@ -127,7 +127,10 @@ class CsvReader(SourceReader):
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise ExportError(f"{self.name}: header is not valid UTF-8") from None
-        header = next(csv.reader(io.StringIO(text)), [])
+        try:
+            header = next(csv.reader(io.StringIO(text.rstrip("\r\n"))), [])
+        except csv.Error as exc:
+            raise ExportError(f"{self.name}: not a recognised export: its header line is not CSV ({exc})") from None
         if not any(name.strip() for name in header):
             raise ExportError(f"{self.name}: empty header line, expected column names")
         positions: dict[str, int] = {}

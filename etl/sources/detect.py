@@ -53,13 +53,21 @@ def detect_format(path: Path, head: str | None = None) -> str:
     head = read_head(path) if head is None else head
     if not head.strip():
         raise ExportError(f"{path.name}: empty file, expected a CSV header line or Postfix log lines")
+    if not looks_like_text(head):
+        raise ExportError(f"{path.name}: not a recognised export: binary data, not text")
+    if "\n" not in head and "\r" in head.rstrip("\r"):  # a line ends in CR, and another follows it
+        raise ExportError(f"{path.name}: not a recognised export: its lines end in a carriage return alone "
+                          "(old Mac line ends); save it with LF or CRLF line ends")
     lines = head.splitlines()[:200]
     syslog = [m for m in (SYSLOG_LINE.fullmatch(line) for line in lines) if m]
     if any(is_postfix_program(m["program"]) for m in syslog):
         return "postfix"
     if head[:len(POWERSHELL_TYPE_LINE)].upper() == POWERSHELL_TYPE_LINE.decode():
         return "csv"  # PowerShell's Export-Csv
-    header = next(csv.reader(io.StringIO(head.partition("\n")[0])), [])
+    try:
+        header = next(csv.reader(io.StringIO(head.partition("\n")[0].rstrip("\r"))), [])
+    except csv.Error:
+        header = []
     if any(header_key(name) in KNOWN_HEADERS for name in header):
         return "csv"  # the CSV reader says which required column is missing, if any
     if syslog:
@@ -68,6 +76,13 @@ def detect_format(path: Path, head: str | None = None) -> str:
     raise ExportError(f"{path.name}: not a recognised export: expected a CSV trace export whose header names "
                       "Received, SenderAddress, RecipientAddress and Direction (or Exchange's names for them), "
                       "or a Postfix mail log (syslog lines of postfix/smtpd, postfix/qmgr, ...)")
+
+
+def looks_like_text(head: str) -> bool:
+    """Text has few control characters (a stray NUL in a field is the record's problem, quarantined
+    with it); an executable, an image or an archive has them everywhere."""
+    controls = sum(1 for ch in head if (ord(ch) < 0x20 and ch not in "\t\r\n\f") or ch == "\ufffd")
+    return controls <= max(16, len(head) // 50)
 
 
 def open_readers(files: list[Path], day: date, options: SourceOptions) -> list[SourceReader]:

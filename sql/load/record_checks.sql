@@ -21,6 +21,11 @@ with cleaned as (
             lower(replace(replace(replace(replace(tls_version, ' ', ''), '.', ''), '-', ''), '_', ''))
         )] as tls_bucket,
         trim(recipient_address) as recipient_address,
+        -- control characters (C0 but tab, and DEL) have no place in an address or a connector's name:
+        -- loaded, they would end up in reports and logs as they are
+        regexp_matches(
+            concat_ws(' ', sender_address, recipient_address, connector_name), '[\x00-\x08\x0a-\x1f\x7f]'
+        ) as has_control_character,
         nullif(trim(size), '') as size,
         nullif(trim(tls_version), '') as tls_version,
         nullif(trim(status), '') as status,
@@ -34,11 +39,12 @@ with cleaned as (
 typed as (
     select
         *,
-        -- a full date and time is required: ISO 8601 with an optional offset or Z (none means UTC),
+        -- a full date and time is required: ISO 8601 with an optional offset or Z (none means UTC;
+        -- an offset is -23:59 to +23:59, so +25:00 or +05:99 is no time at all),
         -- or en-US as PowerShell writes it (11/21/2026 8:15:02 AM, always UTC in trace exports)
         case
             when regexp_full_match(
-                received, '\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})? ?([Zz]|[+-]\d{2}(:?\d{2})?)?'
+                received, '\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(\.\d{1,9})? ?([Zz]|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)?'
             ) then try_cast(received as timestamptz)
             when regexp_full_match(received, '\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2}:\d{2} [AaPp][Mm]')
                 then try_strptime(received, '%m/%d/%Y %I:%M:%S %p')::timestamptz
@@ -55,6 +61,7 @@ checked as (
             when received_at < $day_start or received_at >= $day_end then 'outside_day'
             when direction_normalized is null then 'unknown_direction'
             when recipient_address = '' then 'missing_recipient'
+            when has_control_character then 'control_character'
             when size is not null and (size_bytes is null or size_bytes < 0) then 'bad_size'
         end as reject_reason
     from typed

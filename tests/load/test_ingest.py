@@ -120,6 +120,13 @@ def test_unknown_tls_becomes_unknown_with_a_warning(cfg, export):
     (row(recipient=""), "missing_recipient"),
     (row(size="12kB"), "bad_size"),
     (row(size="-5"), "bad_size"),
+    (row(received="2026-11-09T10:00:00+25:00"), "bad_timestamp"),  # no such offset
+    (row(received="2026-11-09T10:00:00+05:99"), "bad_timestamp"),
+    (row(received="2026-11-09T10:00:00-23:59"), "outside_day"),  # the widest offset there is: the 10th in UTC
+    (row(sender="a\x00@fabrikam.com"), "control_character"),
+    (row(recipient="b@contoso.com\x1b[2J"), "control_character"),  # a terminal escape
+    (row(connector="Relay\nInbound"), "control_character"),
+    (row(connector="Relay\tInbound"), None),  # a tab is not a control character here
 ])
 def test_records_that_break_the_contract_are_quarantined(cfg, export, fields, reason):
     result = ingest_day(cfg, DAY, [export([row(message_id="<ok@x>"), fields])])
