@@ -75,13 +75,15 @@ def subject_for(report: dict, rid: str) -> str:
 
 
 def build_message(report: dict, rid: str, *, text: bytes, html: bytes, attachments: dict[str, bytes],
-                  sender: str, recipients: tuple[str, ...], now: datetime) -> EmailMessage:
+                  sender: str, recipients: tuple[str, ...], now: datetime,
+                  message_id: str | None = None) -> EmailMessage:
     message = EmailMessage(policy=MESSAGE_POLICY)
     message["Subject"] = subject_for(report, rid)
     message["From"] = sender
     message["To"] = ", ".join(recipients) if recipients else "undisclosed-recipients:;"
     message["Date"] = format_datetime(now.astimezone(UTC))
-    message["Message-ID"] = make_msgid(idstring="mailflow", domain=sender.rpartition("@")[2] or "localhost")
+    message["Message-ID"] = message_id or make_msgid(idstring="mailflow",
+                                                     domain=sender.rpartition("@")[2] or "localhost")
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(text.decode("utf-8"), subtype="plain", cte="quoted-printable")
     message.add_alternative(html.decode("utf-8"), subtype="html", cte="quoted-printable")

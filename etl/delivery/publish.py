@@ -25,9 +25,17 @@ def archive_report(storage: Storage, request: ReportRequest, report: Report, out
                    smtp: SmtpSettings, *, reason: str | None, now: datetime) -> Revision:
     """A new revision of the request's report: `outputs` (every rendered file) and the message."""
     rid = request.report_id
+    archive = Archive(storage)
+    said = content_sha256(report)
+    # A revision that says what an earlier one said is the same message: it keeps its Message-ID, so
+    # that if the earlier one went out before a crash kept its receipt from being written, recipients'
+    # mail clients see the resend as the same message.
+    same = [manifest["message_id"] for manifest in map(archive.manifest, archive.revisions(rid))
+            if manifest.get("content_sha256") == said]
     message = build_message(report, rid, text=outputs["report.txt"], html=outputs["email.html"],
                             attachments={n: d for n, d in outputs.items() if n.endswith(".csv")},
-                            sender=smtp.sender, recipients=smtp.recipients, now=now)
+                            sender=smtp.sender, recipients=smtp.recipients, now=now,
+                            message_id=same[0] if same else None)
     manifest = {
         "window": report["window"],
         "filters": report["filters"],
@@ -40,9 +48,8 @@ def archive_report(storage: Storage, request: ReportRequest, report: Report, out
         "generated_at": report["generated_at"],
         "message_id": message["Message-ID"],
         "subject": message["Subject"],
-        "content_sha256": content_sha256(report),
+        "content_sha256": said,
     }
-    archive = Archive(storage)
     first = not archive.revisions(rid)
     files = {**outputs, MESSAGE: message.as_bytes()}
     return archive.add(rid, files, manifest, reason or ("first issue" if first else "rerun"))

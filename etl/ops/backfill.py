@@ -1,10 +1,11 @@
 """Backfill without a scheduler: the daily load for a range of days, then the weekly reports of
-the weeks it touched. The same pipeline the DAGs run, day by day.
+the weeks of the range. The same pipeline the DAGs run, day by day.
 
 Resumable: a day whose landing files have the same SHA-256 as at its last load, and whose lake
 and warehouse hold that same load, is skipped unless forced, so re-running after an interruption
-only does what is left. A week whose data
-changed after it was archived is re-issued as a new revision with the reason "late data".
+only does what is left. With `reports`, every week of the range whose archived report is missing
+or no longer matches the lake is issued (a week whose data changed after it was archived gets a
+new revision with the reason "late data").
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from etl.delivery.archive import Archive
 from etl.delivery.mail import SmtpSettings
 from etl.errors import DataQualityError, MailflowError
 from etl.load.warehouse import day_problem, warehouse_load_ids
-from etl.pipeline import issue_report, load_day
+from etl.pipeline import issue_report, load_day, send_report
 from etl.report.request import ReportRequest
 from etl.storage import Storage
 
@@ -41,12 +42,11 @@ def weeks_of(days: list[date]) -> list[ReportRequest]:
 def backfill(settings: Settings, start: date, end: date, *, reports: bool = False, send: bool = False,
              force: bool = False, smtp: SmtpSettings | None = None,
              on_day: Callable[[date, str, int], None] | None = None) -> BackfillResult:
-    """Load every day of [start, end] that needs it; then, with `reports`, re-issue the weeks touched."""
+    """Load every day of [start, end] that needs it; then, with `reports`, issue the reports owed."""
     if end < start:
         raise MailflowError(f"the range ends ({end}) before it starts ({start})")
     storage = Storage(settings)
     result = BackfillResult()
-    touched: list[date] = []
     day = start
     while day <= end:
         plan = storage.landing_state(day)
@@ -70,22 +70,36 @@ def backfill(settings: Settings, start: date, end: date, *, reports: bool = Fals
             if loaded:
                 result.loaded.append(day.isoformat())
                 result.rows_read += rows
-                touched.append(day)
         if on_day:
             on_day(day, plan if day.isoformat() not in result.failed else "failed", rows)
         day += timedelta(days=1)
     if reports:
-        result.reports = _reissue_weeks(settings, touched, send=send, smtp=smtp or SmtpSettings.from_env())
+        result.reports = _owed_reports(settings, start, end, send=send, smtp=smtp or SmtpSettings.from_env())
     return result
 
 
-def _reissue_weeks(settings: Settings, days: list[date], *, send: bool, smtp: SmtpSettings) -> list[dict]:
-    archive = Archive(Storage(settings))
-    issued = []
-    for request in weeks_of(days):
-        reason = "late data" if archive.revisions(request.report_id) else "backfill"
-        done = issue_report(settings, request, now=datetime.now(UTC), archive=True, send=send, reason=reason,
-                            smtp=smtp)
-        issued.append({"report_id": request.report_id, "revision": done.revision.number, "reason": reason,
-                       "sent": done.receipt is not None})
-    return issued
+def _owed_reports(settings: Settings, start: date, end: date, *, send: bool, smtp: SmtpSettings) -> list[dict]:
+    """Issue the weekly report of every week of [start, end] with a loaded day whose latest archived
+    revision is missing or no longer matches the lake (and, with `send`, mail it if it was not).
+    Decided from the archive and the lake alone, so a backfill killed after its loads and re-run
+    issues the reports the first run owed."""
+    storage = Storage(settings)
+    archive = Archive(storage)
+    loaded = [start + timedelta(days=i) for i in range((end - start).days + 1)
+              if storage.is_loaded(start + timedelta(days=i))]
+    done = []
+    for request in weeks_of(loaded):
+        revisions = archive.revisions(request.report_id)
+        inputs = storage.fingerprints(request.start, request.end)
+        if revisions and archive.manifest(revisions[-1]).get("inputs") == inputs:
+            if send and archive.receipt(revisions[-1]) is None:
+                send_report(settings, request.report_id, revisions[-1].number, smtp)
+                done.append({"report_id": request.report_id, "revision": revisions[-1].number,
+                             "reason": "not sent before", "sent": True})
+            continue
+        reason = "late data" if revisions else "backfill"
+        issued = issue_report(settings, request, now=datetime.now(UTC), archive=True, send=send, reason=reason,
+                              smtp=smtp)
+        done.append({"report_id": request.report_id, "revision": issued.revision.number, "reason": reason,
+                     "sent": issued.receipt is not None})
+    return done

@@ -167,3 +167,28 @@ def test_without_a_server_the_message_goes_to_the_outbox(cfg):
     assert receipt["delivered_to"] == "outbox"
     outbox_file = cfg.home / "outbox" / receipt["outbox_file"].rsplit("/", 1)[1]
     assert outbox_file.read_bytes() == (revision.path / "message.eml").read_bytes()
+
+
+def test_a_resend_after_a_crash_keeps_the_first_message_id(cfg, smtp_server, certificate, monkeypatch):
+    """The server accepted the mail, then the process died before the receipt was written: the rerun
+    (a new revision saying the same) goes out again, as the same message for recipients' clients."""
+    from etl.delivery.archive import Archive
+
+    inbox, port = smtp_server()
+    smtp = settings_for(port, certificate)
+    first = archived(cfg, smtp)
+    with monkeypatch.context() as crashed:
+        def die(*args, **kwargs):
+            raise SystemExit("killed")
+
+        crashed.setattr(Archive, "record_receipt", die)
+        with pytest.raises(SystemExit):
+            send_report(cfg, first.report_id, first.number, smtp)
+    rerun = archive_report(cfg, evil_report(), smtp, reason="rerun", now=NOW.replace(minute=5))
+    receipt = send_report(cfg, rerun.report_id, rerun.number, smtp)
+    ids = [email.message_from_bytes(m["data"], policy=policy.default)["Message-ID"] for m in inbox.messages]
+    assert len(ids) == 2 and ids[0] == ids[1] == receipt["message_id"]
+    changed = evil_report()
+    changed["headline"] = "something else happened"
+    assert archive_report(cfg, changed, smtp, reason="late data", now=NOW).number == 3
+    assert Archive(Storage(cfg)).manifest(Archive(Storage(cfg)).revision(rerun.report_id))["message_id"] != ids[0]

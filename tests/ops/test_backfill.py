@@ -97,3 +97,15 @@ def test_backfill_command_shows_progress_and_exit_code(cfg):
     shown = subprocess.run([sys.executable, "-m", "etl", "status"], env=env, capture_output=True, text=True,
                            timeout=120)
     assert shown.returncode == 0 and "2026-11-10" in shown.stdout
+
+
+def test_a_backfill_killed_after_its_loads_issues_the_owed_reports_when_run_again(cfg):
+    landing(cfg)
+    backfill(cfg, MON, WED)  # as if --reports had been killed after the last day's partition was written
+    again = backfill(cfg, MON, WED, reports=True)
+    assert (again.loaded, again.skipped) == ([], ["2026-11-09", "2026-11-10", "2026-11-11"])
+    assert again.reports == [{"report_id": "2026-W46", "revision": 1, "reason": "backfill", "sent": False}]
+    assert backfill(cfg, MON, WED, reports=True).reports == []  # owed no longer
+    mailed = backfill(cfg, MON, WED, reports=True, send=True)  # archived before, never mailed: mail it now
+    assert mailed.reports == [{"report_id": "2026-W46", "revision": 1, "reason": "not sent before", "sent": True}]
+    assert backfill(cfg, MON, WED, reports=True, send=True).reports == []
