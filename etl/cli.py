@@ -8,7 +8,7 @@
     archive     list | show | verify | repair the auditors' archive
     status      days loaded, missing, changed; reports gone stale
     backfill    load a range of days, then re-issue the weeks touched
-    bench       benchmarks (ingest against DuckDB's plain copy; Postfix logs)
+    bench       benchmarks (ingest against DuckDB's plain copy; Postfix logs; hostile input)
 
 The project's own errors (etl.errors.MailflowError) are printed as one line and exit 2; anything
 else is a bug or the machine, printed as one line with exit 1 (MAILFLOW_DEBUG=1 shows the traceback).
@@ -279,10 +279,12 @@ def cmd_backfill(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from etl.devtools.bench import bench_ingest, bench_postfix, parse_variants
+    from etl.devtools.bench import bench_hostile, bench_ingest, bench_postfix, parse_variants
 
     if args.what == "postfix":
         return bench_postfix(args.messages, args.workdir)
+    if args.what == "hostile":
+        return bench_hostile(args.workdir)
     return bench_ingest(args.rows, args.workdir, variants=parse_variants(args.variants))
 
 
@@ -389,8 +391,9 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--force", action="store_true", help="reload days whose exports did not change")
 
     bench = _command(commands, "bench", cmd_bench, "benchmarks",
-                     f"{PROG} bench ingest --rows 5000000\n{PROG} bench postfix --messages 500000")
-    bench.add_argument("what", choices=["ingest", "postfix"])
+                     f"{PROG} bench ingest --rows 5000000\n{PROG} bench postfix --messages 500000\n"
+                     f"{PROG} bench hostile                      # huge lines, garbage lines, a gzip bomb")
+    bench.add_argument("what", choices=["ingest", "postfix", "hostile"])
     bench.add_argument("--rows", type=_positive, default=1_000_000, help="ingest: rows in the export")
     bench.add_argument("--messages", type=_positive, default=500_000, help="postfix: messages in the log")
     bench.add_argument("--workdir", type=Path, default=None)

@@ -134,11 +134,11 @@ def _load_into(staged: StagedDay, settings: Settings, day: date, readers: list[S
         "direction_spellings": list(DIRECTION_SPELLINGS),
         "directions": list(DIRECTION_SPELLINGS.values()),
     }
-    structural: list[Reject] = []
     warnings: Counter[str] = Counter()
     staged_file = staged.spill / "accepted.parquet"
 
     con = connect(memory_limit=settings.memory_limit, spill_dir=staged.spill)
+    quarantine = _QuarantineWriter(staged.spill / "rejected.parquet")
     try:
         check = _RecordChecker(con, params)
         # Pass 1: every record once, in file order. Rejects are set aside; accepted records,
@@ -148,11 +148,11 @@ def _load_into(staged: StagedDay, settings: Settings, day: date, readers: list[S
                               write_statistics=False) as accepted:
             for reader in readers:
                 for batch in prefetch(reader.batches()):
-                    structural.extend(batch.rejects)
+                    quarantine.add(batch.rejects)
                     if batch.table.num_rows:
                         table, refused, flags = check(batch.table, reader.name, reader.raw_text)
                         accepted.write_table(table)
-                        structural.extend(refused)
+                        quarantine.add(refused)
                         warnings.update(flags)
                 result.sources.append({"file": reader.name, "sha256": reader.sha256, "bytes": reader.size,
                                        "records": reader.records, **reader.source_stats()})
@@ -168,8 +168,9 @@ def _load_into(staged: StagedDay, settings: Settings, day: date, readers: list[S
         run(con, "copy (" + sql.load("load/lake_trace") + ") to $path (format parquet, compression zstd)",
             {**staged_files, "path": str(trace_file)})
         result.rows_loaded = pq.ParquetFile(trace_file).metadata.num_rows
-        reasons = _write_quarantine(structural, staged.quarantine / PART_FILE)
+        reasons = quarantine.finish(con, staged.quarantine / PART_FILE)
     finally:
+        quarantine.close()
         con.close()
 
     result.duplicates_removed = accepted_rows - result.rows_loaded
@@ -228,14 +229,44 @@ class _RecordChecker:
         return Counter({name: pc.sum(checks[column]).as_py() or 0 for column, name in self.FLAGS.items()})
 
 
-def _write_quarantine(rejects: list[Reject], path: Path) -> Counter[str]:
-    """Every rejected record of the day, ordered by file and line."""
-    rejects.sort(key=lambda r: (r.source_file, r.source_line))
-    table = pa.table({
-        "source_file": [r.source_file for r in rejects],
-        "source_line": [r.source_line for r in rejects],
-        "reason": [r.reason for r in rejects],
-        "raw": [r.raw for r in rejects],
-    }, schema=QUARANTINE_SCHEMA)
-    pq.write_table(table, path, compression="zstd")
-    return Counter(r.reason for r in rejects)
+class _QuarantineWriter:
+    """Every rejected record of the day, written as it comes (a file of millions of bad records
+    must not be held in memory), then ordered by file and line into the quarantine partition."""
+
+    FLUSH_BYTES = 16 * 1024 * 1024
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.pending: list[Reject] = []
+        self.pending_bytes = 0
+        self.reasons: Counter[str] = Counter()
+        self.writer = pq.ParquetWriter(path, QUARANTINE_SCHEMA, compression="none")
+
+    def add(self, rejects: list[Reject]) -> None:
+        for reject in rejects:
+            self.pending.append(reject)
+            self.pending_bytes += len(reject.raw) + 64
+            self.reasons[reject.reason] += 1
+        if self.pending_bytes > self.FLUSH_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.pending:
+            self.writer.write_table(pa.table({
+                "source_file": [r.source_file for r in self.pending],
+                "source_line": [r.source_line for r in self.pending],
+                "reason": [r.reason for r in self.pending],
+                "raw": [r.raw for r in self.pending],
+            }, schema=QUARANTINE_SCHEMA))
+        self.pending, self.pending_bytes = [], 0
+
+    def finish(self, con, target: Path) -> Counter[str]:
+        """Write the partition's file, ordered by file and line (DuckDB sorts within its memory limit)."""
+        self._flush()
+        self.writer.close()
+        run(con, "copy (select * from read_parquet($path) order by source_file, source_line) "
+                 "to $target (format parquet, compression zstd)", {"path": str(self.path), "target": str(target)})
+        return self.reasons
+
+    def close(self) -> None:
+        self.writer.close()

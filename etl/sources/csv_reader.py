@@ -21,13 +21,25 @@ import pyarrow.csv as pa_csv
 
 from etl.contract import ALL_COLUMNS, COLUMN_ALIASES, REQUIRED_COLUMNS, header_key
 from etl.errors import ExportError
-from etl.sources.files import Batch, Reject, SourceReader, open_export
+from etl.sources.files import (
+    MAX_RECORD_BYTES,
+    RAW_SAMPLE_BYTES,
+    Batch,
+    Reject,
+    SourceReader,
+    cut_raw,
+    open_export,
+)
 
 # A 1 MB field is legal; the csv module's default limit (128 KiB) would reject it.
 csv.field_size_limit(256 * 1024 * 1024)
 
 CHUNK_BYTES = 16 * 1024 * 1024
 EXACT_PATH_BYTES = 64 * 1024  # below this, a chunk Arrow refuses goes to the csv module whole
+# More refused records than this in a chunk: parse it record by record at once instead of halving it
+# to isolate them (halving pays off for a few bad records among many good ones, not for a file of them)
+HALVING_MAX_BAD = 64
+UNQUOTED_WINDOW_BYTES = 512 * 1024
 POWERSHELL_TYPE_LINE = b"#TYPE"  # Export-Csv's first line unless -NoTypeInformation
 
 
@@ -43,12 +55,16 @@ def serialize_record(fields: list[str], subject_index: int | None = None) -> str
 
 
 def _record_end(buffer: bytes) -> int:
-    """Offset just past the last newline that ends a record (quotes balanced), or -1."""
+    """Offset just past the last newline that ends a record (quotes balanced), or -1. Linear: the
+    quotes after each newline are counted once, walking back (a quote never closed leaves every
+    newline after it unbalanced)."""
     quotes = buffer.count(b'"')
-    pos = buffer.rfind(b"\n")
+    pos, end, after = buffer.rfind(b"\n"), len(buffer), 0
     while pos >= 0:
-        if (quotes - buffer.count(b'"', pos)) % 2 == 0:
+        after += buffer.count(b'"', pos, end)
+        if (quotes - after) % 2 == 0:
             return pos + 1
+        end = pos
         pos = buffer.rfind(b"\n", 0, pos)
     return -1
 
@@ -83,35 +99,81 @@ class CsvReader(SourceReader):
             yield from self._batches(stream)
             stream.finish()
 
-    def _chunks(self, stream) -> Iterator[tuple[bytes, int, int]]:
-        """(bytes of whole records, line number of the first, newlines in them) after the header."""
-        buffer, line = self._skip_header(stream)
-        carry = buffer
+    def _chunks(self, stream) -> Iterator[tuple[bytes, int, int] | Reject]:
+        """(bytes of whole records, line number of the first, newlines in them) after the header;
+        a record that runs past MAX_RECORD_BYTES comes as its Reject instead, never held whole."""
+        carry, line = self._skip_header(stream)
         while True:
             data = stream.read(self.chunk_bytes)
             buffer = carry + data if carry else data
             if not data:
-                if buffer:
-                    yield buffer, line, buffer.count(b"\n")
+                yield from self._last_records(buffer, line)
                 return
             cut = _record_end(buffer)
             if cut <= 0:
-                carry = buffer
+                if len(buffer) > MAX_RECORD_BYTES:
+                    reject, carry, newlines = self._too_long(buffer, stream, line)
+                    yield reject
+                    line += newlines
+                else:
+                    carry = buffer
                 continue
             chunk, carry = buffer[:cut], buffer[cut:]
             newlines = chunk.count(b"\n")
             yield chunk, line, newlines
             line += newlines
 
+    def _last_records(self, buffer: bytes, line: int) -> Iterator[tuple[bytes, int, int] | Reject]:
+        """What is left at the end of the file: whole records, and a last record that runs past
+        MAX_RECORD_BYTES (a quote never closed near the end) cut at the limit like any other."""
+        while buffer:
+            cut = _record_end(buffer) if len(buffer) > MAX_RECORD_BYTES else len(buffer)
+            if cut <= 0:
+                reject, buffer, newlines = self._too_long(buffer, _EMPTY, line)
+                yield reject
+                line += newlines
+                continue
+            chunk, buffer = buffer[:cut], buffer[cut:]
+            newlines = chunk.count(b"\n")
+            yield chunk, line, newlines
+            line += newlines
+
+    def _too_long(self, buffer: bytes, stream, line: int) -> tuple[Reject, bytes, int]:
+        """The record at the start of `buffer` has no end within MAX_RECORD_BYTES (a huge field, or
+        a quote never closed swallowing what follows): it ends at the first newline past the limit,
+        quotes or not. Returns its reject, the bytes after it, and the newlines it spanned; what lies
+        between the sample and that newline is read and counted, never kept."""
+        sample, length, newlines, line_end = buffer[:RAW_SAMPLE_BYTES], 0, 0, 0
+        while True:
+            end = buffer.find(b"\n", max(0, MAX_RECORD_BYTES - length))
+            if end >= 0:
+                newlines += buffer.count(b"\n", 0, end + 1)
+                line_end = 2 if end > 0 and buffer[end - 1:end] == b"\r" else 1
+                length += end + 1
+                rest = buffer[end + 1:]
+                break
+            newlines += buffer.count(b"\n")
+            length += len(buffer)
+            buffer = stream.read(self.chunk_bytes)
+            if not buffer:
+                rest = b""
+                break
+        raw = cut_raw(_sample_text(sample, self.subject_index), length - line_end)  # its line end not counted
+        return Reject(self.name, line, "record_too_long", raw), rest, newlines
+
     def _skip_header(self, stream) -> tuple[bytes, int]:
         """Read the header (after PowerShell's `#TYPE ...` line, if any); return the bytes read
         past it and the line number of the first record."""
-        buffer = b""
-        while buffer.count(b"\n") < 2:
-            data = stream.read(self.chunk_bytes)
+        buffer, needed = b"", 1
+        while buffer.count(b"\n") < needed:
+            data = stream.read(EXACT_PATH_BYTES)
             if not data:
                 break
             buffer += data
+            if buffer[:len(POWERSHELL_TYPE_LINE)].upper() == POWERSHELL_TYPE_LINE:
+                needed = 2
+            if len(buffer) > MAX_RECORD_BYTES and buffer.count(b"\n") < needed:
+                raise ExportError(f"{self.name}: no header line within the first {MAX_RECORD_BYTES:,} bytes")
         if not buffer.strip():
             raise ExportError(f"{self.name}: empty file, expected a header line")
         line = 1
@@ -153,7 +215,13 @@ class CsvReader(SourceReader):
         self.subject_index = mapping.get("Subject")
 
     def _batches(self, stream) -> Iterator[Batch]:
-        for chunk, first_line, newlines in self._chunks(stream):
+        for piece in self._chunks(stream):
+            if isinstance(piece, Reject):
+                self.records += 1
+                yield Batch(self._contract_table([pa.array([], pa.string())] * self.width, pa.array([], pa.int64())),
+                            [piece])
+                continue
+            chunk, first_line, newlines = piece
             for batch in self._parse(chunk, first_line, newlines):
                 self.records += batch.table.num_rows + len(batch.rejects)
                 if batch.table.num_rows or batch.rejects:
@@ -162,11 +230,15 @@ class CsvReader(SourceReader):
     def _parse(self, chunk: bytes, first_line: int, newlines: int) -> Iterator[Batch]:
         """Arrow's parser where it can; where it cannot, halve the chunk at a record boundary and
         try again, so that the slow exact path only ever sees a small piece around a bad record."""
-        batch = self._parse_fast(chunk, first_line, newlines)
+        batch, bad = self._parse_fast(chunk, first_line, newlines)
         if batch is not None:
             yield batch
             return
-        cut = _record_end(chunk[: len(chunk) // 2]) if len(chunk) > EXACT_PATH_BYTES else -1
+        many_bad = bad > HALVING_MAX_BAD
+        if many_bad and b'"' not in chunk:
+            yield from self._parse_unquoted(chunk, first_line)
+            return
+        cut = _record_end(chunk[: len(chunk) // 2]) if len(chunk) > EXACT_PATH_BYTES and not many_bad else -1
         if cut <= 0:
             yield self._parse_exact(chunk, first_line)
             return
@@ -176,23 +248,29 @@ class CsvReader(SourceReader):
         yield from self._parse(tail, first_line + head_newlines, newlines - head_newlines)
 
     # -- fast path: Arrow --------------------------------------------------------------
-    def _parse_fast(self, chunk: bytes, first_line: int, newlines: int) -> Batch | None:
-        """Arrow's parser, or None when the chunk needs the exact path."""
+    def _parse_fast(self, chunk: bytes, first_line: int, newlines: int) -> tuple[Batch | None, int]:
+        """Arrow's parser, or None when the chunk needs the exact path; and how many records Arrow
+        refused (ragged ones), to choose how to find them."""
         ragged = []
+
+        def ragged_row(row) -> str:
+            # a few are found by halving the chunk; past that, stop: the chunk is parsed record by record
+            ragged.append(row)
+            return "skip" if len(ragged) <= HALVING_MAX_BAD else "error"
+
         names = [f"c{i}" for i in range(self.width)]
         try:
             table = pa_csv.read_csv(
                 pa.py_buffer(chunk),
                 read_options=pa_csv.ReadOptions(column_names=names, block_size=4 << 20),
-                parse_options=pa_csv.ParseOptions(newlines_in_values=True,
-                                                  invalid_row_handler=lambda row: ragged.append(row) or "skip"),
+                parse_options=pa_csv.ParseOptions(newlines_in_values=True, invalid_row_handler=ragged_row),
                 convert_options=pa_csv.ConvertOptions(column_types={n: pa.string() for n in names},
                                                       strings_can_be_null=False, quoted_strings_can_be_null=False),
             )
         except (pa.ArrowInvalid, pa.ArrowTypeError):
-            return None  # e.g. bytes that are not UTF-8
+            return None, len(ragged)  # e.g. bytes that are not UTF-8
         if ragged:
-            return None
+            return None, len(ragged)
         n = table.num_rows
         physical_lines = newlines + (0 if chunk.endswith(b"\n") else 1)
         record_index = pa.array(range(n), pa.int64())
@@ -208,10 +286,29 @@ class CsvReader(SourceReader):
                     counted = pc.count_substring(column, "\n").cast(pa.int64())
                     extra = counted if extra is None else pc.add(extra, counted)
             if extra is None or n + pc.sum(extra).as_py() != physical_lines:
-                return None  # lines Arrow did not return as records (blank lines): the exact path decides
+                return None, 0  # lines Arrow did not return as records (blank lines): the exact path decides
             before = pc.subtract(pc.cumulative_sum(extra), extra)
             lines = pc.add(pc.add(record_index, before), first_line)
-        return Batch(self._contract_table(table.columns, lines))
+        return self._without_long_records(table, lines), 0
+
+    def _without_long_records(self, table: pa.Table, lines) -> Batch:
+        """The batch, with any record longer than MAX_RECORD_BYTES (one whose fields all fit in a
+        chunk) moved to the rejects as record_too_long."""
+        longest = [pc.max(pc.binary_length(column)).as_py() or 0 for column in table.columns]
+        if sum(longest) + len(longest) <= MAX_RECORD_BYTES:
+            return Batch(self._contract_table(table.columns, lines))  # no record can be too long
+        lengths = pc.binary_length(table.columns[0])
+        for column in table.columns[1:]:
+            lengths = pc.add(lengths, pc.binary_length(column))
+        too_long = pc.greater(pc.add(lengths, len(table.columns)), MAX_RECORD_BYTES)
+        rejects = []
+        for index in pc.indices_nonzero(too_long).to_pylist():
+            fields = [column[index].as_py() for column in table.columns]
+            length = len(serialize_record(fields).encode("utf-8", "surrogateescape"))
+            rejects.append(Reject(self.name, lines[index].as_py(), "record_too_long",
+                                  cut_raw(serialize_record(fields, self.subject_index), length)))
+        keep = pc.invert(too_long)
+        return Batch(self._contract_table(table.filter(keep).columns, pc.filter(lines, keep)), rejects)
 
     def _contract_table(self, columns: list, lines) -> pa.Table:
         arrays, names = [], []
@@ -223,6 +320,48 @@ class CsvReader(SourceReader):
         arrays.append(lines)
         names.append("source_line")
         return pa.Table.from_arrays(arrays, names=names)
+
+    # -- many bad records and no quotes: one record per line, split in bulk -----------
+    def _parse_unquoted(self, chunk: bytes, first_line: int) -> Iterator[Batch]:
+        """A chunk without a single quote: each line is one record and each comma splits a field,
+        so its records are told apart by counting commas, without a parser (a file of garbage lines
+        is quarantined nearly as fast as a good one loads). A window of UNQUOTED_WINDOW_BYTES at a
+        time, cut at a line end: 16 MiB of two-byte lines would be eight million records at once."""
+        start, line = 0, first_line
+        while start < len(chunk):
+            end = chunk.find(b"\n", start + UNQUOTED_WINDOW_BYTES)
+            end = len(chunk) if end < 0 else end + 1
+            lines = chunk[start:end].split(b"\n")
+            yield self._unquoted_batch(lines, line)
+            line += len(lines) - 1
+            start = end
+
+    def _unquoted_batch(self, physical_lines: list[bytes], first_line: int) -> Batch:
+        good, good_lines, rejects = [], [], []
+        commas = self.width - 1
+        for number, line in enumerate(physical_lines, start=first_line):
+            line = line.removesuffix(b"\r")
+            if not line:
+                continue  # a blank line is not a record (nor the end of the last line)
+            try:
+                text = line.decode("utf-8")
+            except UnicodeDecodeError:
+                fields = line.decode("utf-8", "surrogateescape").split(",")
+                raw = cut_raw(serialize_record(fields, self.subject_index))
+                rejects.append(Reject(self.name, number, "invalid_utf8", raw))
+                continue
+            if line.count(b",") != commas:
+                reason = "record_too_long" if len(line) > MAX_RECORD_BYTES else "ragged_row"
+                fields = text.split(",")
+                raw = text if self.subject_index is None or self.subject_index >= len(fields) else \
+                    serialize_record(fields, self.subject_index)
+                rejects.append(Reject(self.name, number, reason, cut_raw(raw)))
+            else:
+                good.append(text.split(","))
+                good_lines.append(number)
+        columns = [pa.array(values, pa.string()) for values in zip(*good, strict=True)] if good else [
+            pa.array([], pa.string()) for _ in range(self.width)]
+        return Batch(self._contract_table(columns, pa.array(good_lines, pa.int64())), rejects)
 
     # -- exact path: the csv module, record by record ---------------------------------
     def _parse_exact(self, chunk: bytes, first_line: int) -> Batch:
@@ -240,9 +379,11 @@ class CsvReader(SourceReader):
             except csv.Error:
                 # e.g. a quote never closed: keep the text from the record's start as a lenient
                 # parser splits it, so that the Subject field can still be emptied
-                text_lines = "\n".join(text.split("\n")[previous:reader.line_num])[:EXACT_PATH_BYTES]
-                lenient = csv.reader(io.StringIO(text_lines, newline=""), strict=False)
+                swallowed = "\n".join(text.split("\n")[previous:reader.line_num])
+                lenient = csv.reader(io.StringIO(swallowed[:RAW_SAMPLE_BYTES], newline=""), strict=False)
                 raw = "\n".join(serialize_record(fields, self.subject_index) for fields in lenient)
+                if len(swallowed) > RAW_SAMPLE_BYTES:
+                    raw = cut_raw(raw, len(swallowed.encode("utf-8", "surrogateescape")))
                 rejects.append(Reject(self.name, first_line + previous, "unparseable_record", raw))
                 previous = reader.line_num
                 continue
@@ -250,9 +391,13 @@ class CsvReader(SourceReader):
             previous = reader.line_num
             if not row:
                 continue  # a blank line is not a record
-            if len(row) != self.width:
+            if sum(map(len, row)) + len(row) > MAX_RECORD_BYTES:
+                length = len(serialize_record(row).encode("utf-8", "surrogateescape"))
+                rejects.append(Reject(self.name, start, "record_too_long",
+                                      cut_raw(serialize_record(row, self.subject_index), length)))
+            elif len(row) != self.width:
                 reason = "invalid_utf8" if _has_bad_bytes(row) else "ragged_row"
-                rejects.append(Reject(self.name, start, reason, serialize_record(row, self.subject_index)))
+                rejects.append(Reject(self.name, start, reason, cut_raw(serialize_record(row, self.subject_index))))
             elif _has_bad_bytes(row):
                 rejects.append(Reject(self.name, start, "invalid_utf8", serialize_record(row, self.subject_index)))
             else:
@@ -261,6 +406,24 @@ class CsvReader(SourceReader):
         columns = [pa.array(list(values), pa.string()) for values in zip(*rows, strict=True)] if rows else [
             pa.array([], pa.string()) for _ in range(self.width)]
         return Batch(self._contract_table(columns, pa.array(lines, pa.int64())), rejects)
+
+
+class _Empty:
+    """A stream at its end."""
+
+    @staticmethod
+    def read(size: int) -> bytes:
+        return b""
+
+
+_EMPTY = _Empty()
+
+
+def _sample_text(sample: bytes, subject_index: int | None) -> str:
+    """The start of an oversized record as quarantine text, its Subject field emptied if it is there."""
+    text = sample.decode("utf-8", "surrogateescape")
+    fields = next(csv.reader(io.StringIO(text, newline=""), strict=False), [])
+    return serialize_record(fields, subject_index)
 
 
 def _expected(column: str) -> str:

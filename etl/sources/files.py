@@ -27,8 +27,28 @@ from etl.errors import ExportError
 
 UTF8_BOM = codecs.BOM_UTF8
 SNIFF_BYTES = 64 * 1024
+# A gzipped export that inflates past this many times its own size, beyond GZIP_RATIO_FLOOR bytes,
+# is not an export but a decompression bomb (trace exports compress 5 to 20 times).
+GZIP_RATIO_LIMIT = 100
+GZIP_RATIO_FLOOR = 64 * 1024 * 1024
 
 
+
+
+# A record (a CSV record, a log line) longer than this is quarantined as record_too_long and never
+# held whole: a trace record is a few hundred bytes, a syslog line at most a few KiB; a 1 MB field
+# still loads. The quarantine keeps the first RAW_SAMPLE_BYTES of a rejected record's text.
+MAX_RECORD_BYTES = 1024 * 1024 + 64 * 1024
+RAW_SAMPLE_BYTES = 64 * 1024
+
+
+def cut_raw(raw: str, length: int | None = None) -> str:
+    """Quarantine text of at most RAW_SAMPLE_BYTES characters; when cut, the record's true length
+    (in bytes, its line end not counted) is noted."""
+    if len(raw) <= RAW_SAMPLE_BYTES and length is None:
+        return raw
+    true_length = length if length is not None else len(raw.encode("utf-8", "surrogateescape"))
+    return raw[:RAW_SAMPLE_BYTES] + f" [... cut: the record is {true_length:,} bytes]"
 
 
 @dataclass(frozen=True)
@@ -93,6 +113,25 @@ class _HashingReader(io.RawIOBase):
         super().close()
 
 
+class _InflateGuard:
+    """Stops reading a gzip stream whose output grows out of all proportion to its input."""
+
+    def __init__(self, stream, hasher: _HashingReader, name: str):
+        self._stream = stream
+        self._hasher = hasher
+        self._name = name
+        self.inflated = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self.inflated += len(data)
+        if self.inflated > GZIP_RATIO_FLOOR and self.inflated > GZIP_RATIO_LIMIT * self._hasher.size:
+            raise ExportError(f"{self._name}: inflates to more than {GZIP_RATIO_LIMIT} times its size "
+                              f"({self.inflated >> 20} MiB from {self._hasher.size >> 20} MiB read), a decompression "
+                              "bomb, not an export; stopped")
+        return data
+
+
 class _Utf16ToUtf8:
     """A read()-able stream of UTF-8 bytes from a stream of UTF-16 ones."""
 
@@ -138,7 +177,8 @@ class ExportStream:
         self.name = path.name
         self._hasher = _HashingReader(self._guard(open, path, "rb", buffering=0))
         self._raw = io.BufferedReader(self._hasher, buffer_size=1 << 20)
-        compressed = gzip.GzipFile(fileobj=self._raw, mode="rb") if path.name.endswith(".gz") else self._raw
+        compressed = (_InflateGuard(gzip.GzipFile(fileobj=self._raw, mode="rb"), self._hasher, self.name)
+                      if path.name.endswith(".gz") else self._raw)
         try:
             head = self._guard(compressed.read, SNIFF_BYTES)
         except ExportError:

@@ -14,7 +14,16 @@ import pyarrow as pa
 
 from etl.contract import ALL_COLUMNS, UNSTORED_COLUMNS
 from etl.errors import ExportError
-from etl.sources.files import Batch, ExportStream, Reject, SourceReader, open_export
+from etl.sources.files import (
+    MAX_RECORD_BYTES,
+    RAW_SAMPLE_BYTES,
+    Batch,
+    ExportStream,
+    Reject,
+    SourceReader,
+    cut_raw,
+    open_export,
+)
 from etl.sources.postfix_log import Delivery, PostfixTracker
 
 READ_BYTES = 8 * 1024 * 1024
@@ -46,7 +55,11 @@ class PostfixReader(SourceReader):
             self._stream = stream
             deliveries: list[Delivery] = []
             rejects: list[Reject] = []
-            for number, line in _lines(stream):
+            for number, line, length in _lines(stream):
+                if length > MAX_RECORD_BYTES:  # no syslog line is this long: not fed to the tracker
+                    self.tracker.stats["lines"] += 1
+                    rejects.append(Reject(self.name, number, "record_too_long", cut_raw(line, length)))
+                    continue
                 item = self.tracker.feed(number, line, self.name)
                 if item is None:
                     continue
@@ -77,19 +90,39 @@ class PostfixReader(SourceReader):
         return Batch(pa.table(columns), rejects)
 
 
-def _lines(stream: ExportStream) -> Iterator[tuple[int, str]]:
-    """(line number, text without its line ending); bytes that are not UTF-8 become \\xNN."""
+def _lines(stream: ExportStream) -> Iterator[tuple[int, str, int]]:
+    """(line number, text without its line ending, its length in bytes); bytes that are not UTF-8
+    become \\xNN. A line longer than MAX_RECORD_BYTES comes as its first RAW_SAMPLE_BYTES only."""
     number = 0
     carry = b""
+    skipping = None  # (sample, length so far) of an overlong line being read past
     while True:
         data = stream.read(READ_BYTES)
         if not data:
             break
+        if skipping is not None:
+            end = data.find(b"\n")
+            if end < 0:
+                skipping = (skipping[0], skipping[1] + len(data))
+                continue
+            number += 1
+            yield number, _text(skipping[0]), skipping[1] + len(data[:end].rstrip(b"\r"))
+            skipping, data = None, data[end + 1:]
         data = carry + data
         cut = data.rfind(b"\n") + 1
         carry = data[cut:]
         for raw in data[:cut].split(b"\n")[:-1]:
             number += 1
-            yield number, raw.rstrip(b"\r").decode("utf-8", "backslashreplace")
-    if carry:
-        yield number + 1, carry.rstrip(b"\r").decode("utf-8", "backslashreplace")
+            raw = raw.rstrip(b"\r")
+            yield number, _text(raw[:RAW_SAMPLE_BYTES] if len(raw) > MAX_RECORD_BYTES else raw), len(raw)
+        if len(carry) > MAX_RECORD_BYTES:
+            skipping, carry = (carry[:RAW_SAMPLE_BYTES], len(carry)), b""
+    if skipping is not None:
+        yield number + 1, _text(skipping[0]), skipping[1]
+    elif carry:
+        raw = carry.rstrip(b"\r")
+        yield number + 1, _text(raw[:RAW_SAMPLE_BYTES] if len(raw) > MAX_RECORD_BYTES else raw), len(raw)
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "backslashreplace")

@@ -17,8 +17,8 @@ from tests.conftest import HEADER, csv_bytes, row
 DAY = date(2026, 11, 9)
 
 
-def lake_rows(cfg, dataset=TRACE, order="source_line"):
-    path = Storage(cfg).partition(dataset, DAY)
+def lake_rows(cfg, dataset=TRACE, order="source_line", day=DAY):
+    path = Storage(cfg).partition(dataset, day)
     con = duckdb.connect()
     cur = con.execute(f"select * from read_parquet('{path}/*.parquet', hive_partitioning=false) order by {order}")
     names = [d[0] for d in cur.description]
