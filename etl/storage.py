@@ -28,7 +28,6 @@ import json
 import os
 import shutil
 import stat
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -193,20 +192,23 @@ class Storage:
     def staged_day(self) -> Iterator[StagedDay]:
         """Empty folders for a day's partitions and DuckDB's spill files, removed afterwards.
 
-        Each staging folder is held by a lock on a file inside it for as long as it is in use; a
-        folder nobody holds was left by a crashed load, and the next load removes it."""
+        A staging folder `<id>` is in use while its lock file `<id>.lock` beside it is locked; the
+        lock is taken before the folder exists and the folder removed before the lock, so a folder
+        whose lock nobody holds (or that has none) was left by a crashed load: the next load removes it."""
         root = self.lake / ".staging"
-        staging = root / uuid.uuid4().hex
-        staged = StagedDay(staging / TRACE, staging / QUARANTINE, staging / "spill")
-        for folder in (staged.trace, staged.quarantine, staged.spill):
-            folder.mkdir(parents=True)
-        with open(staging / ".in-use", "w") as held:
-            fcntl.flock(held, fcntl.LOCK_EX)
+        root.mkdir(parents=True, exist_ok=True)
+        name, held = _locked_name(root)
+        with held:
             _remove_abandoned(root)
+            staging = root / name
+            staged = StagedDay(staging / TRACE, staging / QUARANTINE, staging / "spill")
+            for folder in (staged.trace, staged.quarantine, staged.spill):
+                folder.mkdir(parents=True)
             try:
                 yield staged
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
+                (root / f"{name}.lock").unlink(missing_ok=True)
 
     def publish_day(self, day: date, staged: StagedDay, load_manifest: dict) -> None:
         """Swap the staged partitions in, each whole; the trace partition, which holds the load
@@ -375,19 +377,33 @@ class ArchiveStore:
             os.fsync(fh.fileno())
 
 
-def _remove_abandoned(staging_root: Path) -> None:
-    """Remove the staging folders no live process holds (their load crashed)."""
-    for folder in staging_root.iterdir():
-        marker = folder / ".in-use"
+def _locked_name(root: Path):
+    """A fresh name and its lock file, locked. Checked after locking that the file is still the one
+    at that path: a sweeper that got in between creating and locking it has removed it."""
+    while True:
+        name = uuid.uuid4().hex
+        held = open(root / f"{name}.lock", "w")  # returned open: the caller closes it
+        fcntl.flock(held, fcntl.LOCK_EX)
         try:
-            with open(marker) as fh:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            continue  # another load is using it
+            if os.stat(root / f"{name}.lock").st_ino == os.fstat(held.fileno()).st_ino:
+                return name, held
         except FileNotFoundError:
-            if folder.exists() and not marker.exists() and time.time() - folder.stat().st_mtime < 60:
-                continue  # being created right now: its marker comes next
-        shutil.rmtree(folder, ignore_errors=True)
+            pass
+        held.close()
+
+
+def _remove_abandoned(staging_root: Path) -> None:
+    """Remove the staging folders (and lock files) no live load holds: their load crashed."""
+    for path in staging_root.iterdir():
+        name = path.name.removesuffix(".lock")
+        lock = staging_root / f"{name}.lock"
+        try:
+            with open(lock, "a") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                shutil.rmtree(staging_root / name, ignore_errors=True)
+                lock.unlink(missing_ok=True)
+        except BlockingIOError:
+            continue  # a load is using it
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from datetime import date
@@ -51,19 +52,18 @@ def test_lock_serialises_writers_of_one_key(cfg):
 
 def test_a_load_removes_staging_left_by_a_crash_but_not_one_in_use(cfg, export):
     import fcntl
-    import os
 
     from etl.load.ingest import ingest_day
     from tests.conftest import row
 
     root = Storage(cfg).lake / ".staging"
-    crashed, in_use, old_style = root / "crashed", root / "in-use", root / "old-style"
-    for folder in (crashed, in_use, old_style):
-        (folder / "spill").mkdir(parents=True)
-        (folder / "spill" / "accepted.parquet").write_bytes(b"x" * 1000)
-    (crashed / ".in-use").touch()  # its process died: nobody holds the lock
-    os.utime(old_style, (0, 0))  # from before staging folders had a lock file
-    with open(in_use / ".in-use", "w") as held:
+    for name in ("crashed", "in-use", "no-lock", "lock-only"):
+        (root / name / "spill").mkdir(parents=True)
+        (root / name / "spill" / "accepted.parquet").write_bytes(b"x" * 1000)
+    (root / "crashed.lock").touch()  # its process died: nobody holds the lock
+    shutil.rmtree(root / "lock-only")
+    (root / "lock-only.lock").touch()  # died between removing its folder and its lock
+    with open(root / "in-use.lock", "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)  # another load, still running
         ingest_day(cfg, date(2026, 11, 9), [export([row()])])
-    assert sorted(p.name for p in root.iterdir()) == ["in-use"]
+        assert sorted(p.name for p in root.iterdir()) == ["in-use", "in-use.lock"]

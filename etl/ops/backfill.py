@@ -10,6 +10,7 @@ new revision with the reason "late data").
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -22,6 +23,8 @@ from etl.load.warehouse import day_problem, warehouse_load_ids
 from etl.pipeline import issue_report, load_day, send_report
 from etl.report.request import ReportRequest
 from etl.storage import Storage
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -85,6 +88,8 @@ def _owed_reports(settings: Settings, start: date, end: date, *, send: bool, smt
     issues the reports the first run owed."""
     storage = Storage(settings)
     archive = Archive(storage)
+    for action in archive.repair():  # what an earlier, interrupted run left half done
+        log.warning("archive repair: %s", action)
     loaded = [start + timedelta(days=i) for i in range((end - start).days + 1)
               if storage.is_loaded(start + timedelta(days=i))]
     done = []
