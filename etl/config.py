@@ -13,6 +13,14 @@ from pathlib import Path
 from etl.errors import ConfigError
 
 
+def _path(name: str, value: str) -> Path:
+    """A configured location as an absolute path; a symlink loop is a configuration error."""
+    try:
+        return Path(value).resolve()
+    except (RuntimeError, OSError) as exc:
+        raise ConfigError(f"{name}={value!r} cannot be used: {exc}") from None
+
+
 def _float(name: str, default: float) -> float:
     raw = os.environ.get(name)
     if raw is None or raw == "":
@@ -38,11 +46,11 @@ class Settings:
 
 
 def settings() -> Settings:
-    home = Path(os.environ.get("MAILFLOW_HOME") or "data").resolve()
+    home = _path("MAILFLOW_HOME", os.environ.get("MAILFLOW_HOME") or "data")
     landing = os.environ.get("MAILFLOW_LANDING")
     return Settings(
         home=home,
-        landing=Path(landing).resolve() if landing else None,
+        landing=_path("MAILFLOW_LANDING", landing) if landing else None,
         # data-quality gate: the daily run fails above this share of quarantined rows
         max_quarantined_pct=_float("MAILFLOW_MAX_QUARANTINED_PCT", 1.0),
         # DuckDB spills to disk beyond this, which keeps ingest memory flat
@@ -64,6 +72,6 @@ def settings() -> Settings:
 def _connectors_file(home: Path) -> Path | None:
     configured = os.environ.get("MAILFLOW_CONNECTORS")
     if configured:
-        return Path(configured).resolve()
+        return _path("MAILFLOW_CONNECTORS", configured)
     default = home / "connectors.toml"
     return default if default.is_file() else None

@@ -165,14 +165,16 @@ class Storage:
         return json.loads(path.read_text(encoding="utf-8")).get("load_id") if path.exists() else None
 
     def partition_fingerprint(self, day: date) -> dict:
-        """A loaded day's row count and a hash of its trace files (what a report was computed from)."""
+        """What a report over a day was computed from: the exports its load read (a hash of their
+        names and SHA-256) and the rows it loaded. Reloading the same exports gives the same
+        fingerprint (the Parquet bytes need not be the same: row order is not part of the lake)."""
         if not self.is_loaded(day):
             return {"date": day.isoformat(), "missing": True}
+        manifest = self.read_load_manifest(day)
         digest = hashlib.sha256()
-        for file in sorted(self.partition(TRACE, day).glob("*.parquet")):
-            digest.update(file.name.encode() + b"\0" + sha256_file(file).encode() + b"\n")
-        rows = self.read_load_manifest(day)["rows_loaded"]
-        return {"date": day.isoformat(), "rows_loaded": rows, "content_sha256": digest.hexdigest()}
+        for source in sorted(manifest["sources"], key=lambda s: s["file"]):
+            digest.update(source["file"].encode() + b"\0" + source["sha256"].encode() + b"\n")
+        return {"date": day.isoformat(), "rows_loaded": manifest["rows_loaded"], "exports_sha256": digest.hexdigest()}
 
     def landing_state(self, day: date) -> str:
         """'missing' (no export), 'new' (never loaded), 'changed' (the exports differ from the ones

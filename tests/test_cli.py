@@ -138,3 +138,13 @@ def test_input_that_is_not_text_is_one_line_and_exit_2(tmp_path):
             if source == "auto":
                 assert done.stderr.startswith(f"error: {name}: {messages[name]}")
     assert not (tmp_path / "home" / "lake" / "trace").exists()
+
+
+def test_a_symlink_loop_as_the_landing_folder_is_one_line(tmp_path):
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    env = {**os.environ, "MAILFLOW_HOME": str(tmp_path / "home"), "MAILFLOW_LANDING": str(tmp_path / "a")}
+    for args in (["ingest", "--date", "2026-11-09"], ["status"]):
+        done = subprocess.run([sys.executable, "-m", "etl", *args], env=env, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 2 and done.stderr.startswith("error: MAILFLOW_LANDING=") and "loop" in done.stderr

@@ -9,6 +9,7 @@ Readers open a snapshot of the warehouse published after each commit, never the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from datetime import date
@@ -63,7 +64,10 @@ def rebuild_day(settings: Settings, day: date) -> dict:
                 summary = _reconcile(con, day, trace_files)
                 run(con, "commit")
             except BaseException:
-                run(con, "rollback")
+                # a failed statement may have ended the transaction already (a full disk does):
+                # then rollback fails too, and must not hide the error that matters
+                with contextlib.suppress(duckdb.Error):
+                    run(con, "rollback")
                 raise
             run(con, "checkpoint")  # everything in the one file, for the snapshot
         finally:

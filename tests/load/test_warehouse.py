@@ -94,3 +94,25 @@ def test_the_gate_never_shows_a_share_above_its_limit_as_equal_to_it(cfg, export
     # exactly at the limit does not fail: 1 of 100 is 1%, not above it
     load(cfg, export, [row(message_id=f"<{i}@x>") for i in range(99)] + [row(received="nope")])
     assert check_day(cfg, DAY)["quarantined_pct"] == 1.0
+
+
+def test_a_failure_that_ends_the_transaction_is_reported_as_itself(cfg, export, monkeypatch):
+    """A full disk ends DuckDB's transaction with the error; the rollback that follows then fails
+    too ("no transaction is active") and must not be what the operator reads."""
+    import etl.load.warehouse as warehouse
+
+    load(cfg, export, [row()])
+    real_run = warehouse.run
+
+    def run(con, query, params=None):
+        if query == "rollback":
+            raise duckdb.TransactionException("cannot rollback - no transaction is active")
+        return real_run(con, query, params)
+
+    def disk_full(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(warehouse, "run", run)
+    monkeypatch.setattr(warehouse, "_reconcile", disk_full)
+    with pytest.raises(OSError, match="No space left on device"):
+        rebuild_day(cfg, DAY)

@@ -109,3 +109,11 @@ def test_a_backfill_killed_after_its_loads_issues_the_owed_reports_when_run_agai
     mailed = backfill(cfg, MON, WED, reports=True, send=True)  # archived before, never mailed: mail it now
     assert mailed.reports == [{"report_id": "2026-W46", "revision": 1, "reason": "not sent before", "sent": True}]
     assert backfill(cfg, MON, WED, reports=True, send=True).reports == []
+
+
+def test_reloading_unchanged_exports_leaves_the_reports_current(cfg):
+    landing(cfg)
+    backfill(cfg, MON, WED, reports=True)
+    forced = backfill(cfg, MON, WED, force=True, reports=True)
+    assert forced.loaded == ["2026-11-09", "2026-11-10", "2026-11-11"]
+    assert forced.reports == [] and status(cfg)["stale_reports"] == []  # the same exports, the same figures
