@@ -13,13 +13,15 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, PokeReturnValue, dag, task
+from mailflow_alerts import failure_alerts, hours, late_run_alert
 
 log = logging.getLogger(__name__)
 
-# How long after the data interval ends the export may still arrive. The one clock for it is the
-# check in the sensor's body, measured from the interval (not from when the sensor started), so a
-# backfilled run for a long-past day without an export fails at once instead of waiting again.
-EXPORT_DEADLINE = timedelta(hours=20)
+# How long after the data interval ends the export may still arrive (MAILFLOW_EXPORT_DEADLINE_HOURS,
+# default 20). The one clock for it is the check in the sensor's body, measured from the interval
+# (not from when the sensor started), so a backfilled run for a long-past day without an export
+# fails at once instead of waiting again.
+EXPORT_DEADLINE = hours("MAILFLOW_EXPORT_DEADLINE_HOURS", 20)
 
 
 @dag(
@@ -27,7 +29,12 @@ EXPORT_DEADLINE = timedelta(hours=20)
     schedule=CronDataIntervalTimetable("0 2 * * *", timezone="UTC"),
     start_date=pendulum.datetime(2026, 11, 1, 2, tz="UTC"),
     catchup=False,
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "retry_exponential_backoff": 2.0},
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "retry_exponential_backoff": 2.0,
+                  "on_failure_callback": failure_alerts()},
+    # the operators hear of a day not loaded MAILFLOW_EXPORT_ALERT_HOURS (6) after its run could start,
+    # long before the sensor gives up on the export (EXPORT_DEADLINE)
+    deadline=late_run_alert("DAGRUN_QUEUED_AT", hours("MAILFLOW_EXPORT_ALERT_HOURS", 6),
+                            "the day's export has not been loaded"),
     tags=["mailflow"],
     doc_md=__doc__,
 )

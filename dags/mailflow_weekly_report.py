@@ -20,6 +20,7 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, task
+from mailflow_alerts import failure_alerts, late_run_alert
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,10 @@ log = logging.getLogger(__name__)
     start_date=pendulum.datetime(2026, 11, 2, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "retry_exponential_backoff": 2.0},
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "retry_exponential_backoff": 2.0,
+                  "on_failure_callback": failure_alerts()},
+    # Monday 06:00 UTC + 2 h: the operators hear of a weekly report not mailed by Monday 08:00
+    deadline=late_run_alert("DAGRUN_LOGICAL_DATE", timedelta(hours=2), "the weekly report has not been mailed"),
     params={
         "start": Param(None, type=["null", "string"], format="date", title="First day (UTC)",
                        description="Leave both days empty for the previous Monday to Sunday; "

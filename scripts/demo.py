@@ -57,11 +57,11 @@ def main(start: date, days: int) -> None:
         os.environ.update({"AIRFLOW_HOME": airflow_home, "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
                            "AIRFLOW__CORE__LOAD_EXAMPLES": "False", "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
                            "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"})
-        from airflow.dag_processing.dagbag import DagBag
+        from airflow.dag_processing.dagbag import BundleDagBag
         from airflow.utils.db import initdb
 
         initdb()
-        bag = DagBag(dag_folder=str(REPO / "dags"))
+        bag = BundleDagBag(dag_folder=str(REPO / "dags"), bundle_path=REPO / "dags")
         if bag.import_errors:
             raise SystemExit(f"DAG import errors: {bag.import_errors}")
         logging.getLogger("airflow").setLevel(logging.WARNING)

@@ -51,6 +51,20 @@ def test_dagbag_imports_without_errors(airflow_env):
 
 
 
+def test_operator_alerts_go_to_the_operators_only_and_only_when_configured(airflow_env):
+    result, _ = harness({**airflow_env, "MAILFLOW_OPERATOR_EMAILS": "ops@contoso.example, oncall@contoso.example"},
+                        "alerts")
+    ops = ["ops@contoso.example", "oncall@contoso.example"]
+    smtp = "airflow.providers.smtp.notifications.smtp.SmtpNotifier"
+    assert result["mailflow_daily"] == {  # 6 h after the run could start: the day is late
+        "deadlines": [["DagRunQueuedAtDeadline", 6 * 3600, smtp, ops]], "on_failure": [["SmtpNotifier", ops]]}
+    assert result["mailflow_weekly_report"] == {  # Monday 06:00 + 2 h: not mailed by 08:00
+        "deadlines": [["DagRunLogicalDateDeadline", 2 * 3600, smtp, ops]], "on_failure": [["SmtpNotifier", ops]]}
+    env = {k: v for k, v in airflow_env.items() if k != "MAILFLOW_OPERATOR_EMAILS"}
+    result, _ = harness(env, "alerts")
+    assert all(dag == {"deadlines": [], "on_failure": []} for dag in result.values())
+
+
 def test_mailflow_daily_loads_a_sample_day(airflow_env, tmp_path):
     home = tmp_path / "mailflow"
     generate(date(2026, 11, 10), 1, home / "landing", rows_per_day=500)

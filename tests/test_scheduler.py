@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import email
+import email.policy
 import json
 import os
 import signal
@@ -22,10 +25,17 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def airflow(tmp_path):
+    with standalone(tmp_path) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def standalone(tmp_path, **extra_env):
     """`airflow standalone` (scheduler, dag-processor, triggerer, api-server), stopped afterwards."""
     home = tmp_path / "mailflow"
     env = {**os.environ, "MAILFLOW_HOME": str(home), "AIRFLOW_HOME": str(tmp_path / "airflow"),
-           "AIRFLOW_PORT": str(free_port()), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+           "AIRFLOW_PORT": str(free_port()), "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+           **extra_env}
     log = open(tmp_path / "standalone.log", "wb")
     process = subprocess.Popen(["bash", str(REPO / "scripts" / "airflow_local.sh")], env=env, stdout=log,
                                stderr=subprocess.STDOUT, start_new_session=True)
@@ -92,3 +102,42 @@ def test_a_backfill_on_a_real_scheduler_loads_every_day(airflow):
     assert days == [date(2026, 11, 9), date(2026, 11, 10), date(2026, 11, 11)]
     for day in days:
         assert (home / "lake" / "trace" / f"date={day}" / "part-0.parquet").exists()
+
+
+def test_operators_are_mailed_when_a_task_fails_and_when_a_day_is_late(tmp_path, certificate, smtp_server):
+    """A real scheduler, triggerer and SMTP server (STARTTLS): a bad export fails its ingest and the
+    operators get the failure; a day whose export never comes misses its Deadline and they hear of it.
+    The compliance recipients get nothing."""
+    inbox, port = smtp_server()
+    connection = {"conn_type": "smtp", "host": "localhost", "port": port,
+                  "extra": {"disable_ssl": True, "from_email": "mailflow-alerts@contoso.example"}}
+    extra = {"MAILFLOW_OPERATOR_EMAILS": "ops@contoso.example", "MAILFLOW_MAIL_TO": "ciso@contoso.example",
+             "MAILFLOW_EXPORT_ALERT_HOURS": str(15 / 3600),  # late 15 s after the run is queued
+             "MAILFLOW_EXPORT_DEADLINE_HOURS": "100000",  # the sensor keeps waiting for the past day's export
+             "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(connection), "SSL_CERT_FILE": str(certificate[0])}
+    with standalone(tmp_path, **extra) as (env, home, log):
+        (home / "landing").mkdir(parents=True)
+        (home / "landing" / "trace_2026-11-10.csv").write_text("Received,SenderAddress\n2026-11-10T10:00:00Z,a@b.c\n")
+        deadline = time.monotonic() + 300
+        while airflow_cli(env, "dags", "details", "mailflow_daily").returncode != 0:
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(3)
+        for _ in range(5):
+            created = airflow_cli(env, "backfill", "create", "--dag-id", "mailflow_daily", "--from-date",
+                                  "2026-11-10", "--to-date", "2026-11-12", "--max-active-runs", "2",
+                                  "--reprocess-behavior", "completed")
+            if created.returncode == 0 or "database is locked" not in created.stderr:
+                break
+            time.sleep(2)
+        assert created.returncode == 0, created.stderr[-2000:]
+        while True:
+            subjects = [email.message_from_bytes(m["data"], policy=email.policy.default)["Subject"]
+                        for m in inbox.messages]
+            failed = [s for s in subjects if s.startswith("[mailflow] mailflow_daily.ingest failed")]
+            late = [s for s in subjects if s.startswith("[mailflow] late: the day's export has not been loaded")
+                    and "mailflow_daily backfill__" in s]  # (the latest scheduled run is late too: no export)
+            if failed and late:
+                break
+            assert time.monotonic() < deadline, (subjects, log.read_text()[-3000:])
+            time.sleep(2)
+    assert all(m["rcpt"] == ["ops@contoso.example"] and m["tls"] for m in inbox.messages)  # STARTTLS, operators only

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import email
-import ssl
 from email import policy
 
 import pytest
-from aiosmtpd.controller import Controller
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from etl.delivery.mail import SmtpSettings
 from etl.errors import DeliveryError
@@ -22,64 +16,6 @@ from tests.conftest import archive_report, free_port
 from tests.report.test_report_html import evil_report
 
 NOW = dt.datetime(2026, 11, 23, 6, tzinfo=dt.UTC)
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tls")
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
-            .not_valid_after(dt.datetime.now(dt.UTC) + dt.timedelta(days=7))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                                       serialization.PrivateFormat.PKCS8,
-                                                       serialization.NoEncryption()))
-    return folder / "cert.pem", folder / "key.pem"
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps what it receives and how it was received."""
-
-    def __init__(self, refuse=()):
-        self.messages = []
-        self.refuse = set(refuse)
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address in self.refuse:
-            return "550 5.1.1 mailbox unavailable"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.messages.append({"data": envelope.content, "rcpt": list(envelope.rcpt_tos),
-                              "tls": session.ssl is not None})
-        return "250 Message accepted for delivery"
-
-
-@pytest.fixture
-def smtp_server(certificate):
-    started = []
-
-    def start(*, starttls=True, refuse=()):
-        cert, key = certificate
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(cert, key)
-        inbox = Inbox(refuse)
-        controller = Controller(inbox, hostname="127.0.0.1", port=free_port(), server_hostname="localhost",
-                                tls_context=context if starttls else None, require_starttls=starttls)
-        controller.start()
-        started.append(controller)
-        return inbox, controller.port
-
-    yield start
-    for controller in started:
-        controller.stop()
 
 
 def settings_for(port, certificate, **extra) -> SmtpSettings:
