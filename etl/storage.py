@@ -3,7 +3,8 @@
     landing/                        the exports as they arrive (MAILFLOW_LANDING may put it elsewhere)
     lake/trace/date=D/              one day's records, plus the load manifest
     lake/quarantine/date=D/         one day's rejected records
-    warehouse.duckdb                the daily aggregates
+    warehouse.duckdb                the daily aggregates (written by one writer at a time)
+    warehouse.snapshot.duckdb       a copy published after each commit: what readers open
     reports/<window>/<file>         the latest run of each report window
     archive/...                     the auditors' archive (see ArchiveStore)
     outbox/                         messages written instead of sent, when no SMTP server is set
