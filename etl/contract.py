@@ -71,7 +71,7 @@ def spelling_key(raw: str) -> str:
 
     Lowercase and strip spaces, dots, dashes and underscores, so that
     `TLS 1.2`, `TLSv1.2`, `tls_1_2` and `Tls12` all become `tls12` / `tlsv12`.
-    sql/record_checks.sql and sql/lake_trace.sql apply the same folding.
+    sql/load/record_checks.sql applies the same folding.
     """
     return "".join(ch for ch in raw.lower() if ch not in " ._-")
 

@@ -34,7 +34,7 @@ from etl.storage import StagedDay, Storage
 LAKE_SCHEMA_VERSION = 1
 PART_FILE = "part-0.parquet"
 
-# contract column -> column name in the batch table read by sql/record_checks.sql
+# contract column -> column name in the batch table read by sql/load/record_checks.sql
 BATCH_COLUMNS = {
     "Received": "received",
     "SenderAddress": "sender_address",
@@ -57,7 +57,7 @@ BATCH_SCHEMA = pa.schema(
     + [(column, pa.string()) for column in BATCH_COLUMNS.values()]
 )
 
-# what sql/record_checks.sql read in an accepted record, staged beside its text
+# what sql/load/record_checks.sql read in an accepted record, staged beside its text
 CHECKED_COLUMNS = pa.schema([
     ("received_at", pa.timestamp("us", tz="UTC")),
     ("direction_normalized", pa.string()),
@@ -193,7 +193,7 @@ def _batch_table(table: pa.Table, source_file: str) -> pa.Table:
 
 
 class _RecordChecker:
-    """Runs sql/record_checks.sql on one batch: accepted records (as text, with their hash),
+    """Runs sql/load/record_checks.sql on one batch: accepted records (as text, with their hash),
     refused records as rejects, and warning counts."""
 
     FLAGS = {"tls_unrecognised": "unrecognised_tls_version", "status_unrecognised": "unrecognised_status"}

@@ -66,7 +66,7 @@ def _tls_block(counts: dict[str, int], thresholds: Thresholds) -> TlsBlock:
 def build_report(*, start: date, end: date, connector: str | None, direction: str | None,
                  thresholds: Thresholds, generated_at: datetime, days: list[dict], daily: list[dict],
                  connector_tls: list[dict], snapshot_tls: list[dict], remote_domains: list[dict]) -> Report:
-    """The report, in the shape of report.json. Rows come from the sql/report_*.sql views."""
+    """The report, in the shape of report.json. Rows come from the sql/report/*.sql views."""
     missing = [_iso(d["date"]) for d in days if not d["loaded"]]
     present = [d for d in days if d["loaded"]]
     rows_read = sum(d["rows_read"] for d in present)

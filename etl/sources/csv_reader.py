@@ -36,8 +36,8 @@ csv.field_size_limit(256 * 1024 * 1024)
 
 CHUNK_BYTES = 16 * 1024 * 1024
 EXACT_PATH_BYTES = 64 * 1024  # below this, a chunk Arrow refuses goes to the csv module whole
-# More refused records than this in a chunk: parse it record by record at once instead of halving it
-# to isolate them (halving pays off for a few bad records among many good ones, not for a file of them)
+# Halving a chunk to isolate its bad records pays off for a few among many good ones, not for a file
+# of them: past this many (or one in a thousand lines), the chunk is parsed record by record at once
 HALVING_MAX_BAD = 64
 UNQUOTED_WINDOW_BYTES = 512 * 1024
 POWERSHELL_TYPE_LINE = b"#TYPE"  # Export-Csv's first line unless -NoTypeInformation
@@ -52,6 +52,12 @@ def serialize_record(fields: list[str], subject_index: int | None = None) -> str
     out = io.StringIO()
     csv.writer(out, lineterminator="").writerow(fields)
     return out.getvalue().encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def _halving_limit(newlines: int) -> int:
+    """How many bad records in a chunk are still worth isolating by halving it: a few, or one in a
+    thousand lines; past that the chunk is parsed record by record (or in bulk, without quotes)."""
+    return max(HALVING_MAX_BAD, newlines // 1000)
 
 
 def _record_end(buffer: bytes) -> int:
@@ -234,7 +240,7 @@ class CsvReader(SourceReader):
         if batch is not None:
             yield batch
             return
-        many_bad = bad > HALVING_MAX_BAD
+        many_bad = bad > _halving_limit(newlines)
         if many_bad and b'"' not in chunk:
             yield from self._parse_unquoted(chunk, first_line)
             return
@@ -251,12 +257,12 @@ class CsvReader(SourceReader):
     def _parse_fast(self, chunk: bytes, first_line: int, newlines: int) -> tuple[Batch | None, int]:
         """Arrow's parser, or None when the chunk needs the exact path; and how many records Arrow
         refused (ragged ones), to choose how to find them."""
-        ragged = []
+        ragged, limit = [], _halving_limit(newlines)
 
         def ragged_row(row) -> str:
             # a few are found by halving the chunk; past that, stop: the chunk is parsed record by record
             ragged.append(row)
-            return "skip" if len(ragged) <= HALVING_MAX_BAD else "error"
+            return "skip" if len(ragged) <= limit else "error"
 
         names = [f"c{i}" for i in range(self.width)]
         try:

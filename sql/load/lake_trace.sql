@@ -2,7 +2,7 @@
 -- in lake/trace/date=D/. Typed and normalised; exact duplicates (table `duplicate_rows`) left
 -- out, the first occurrence keeping its source file and line. Subject is never stored.
 -- parameters: $staged_files (the day's accepted records as text, with the time, direction and
---               TLS bucket sql/record_checks.sql read in them)
+--               TLS bucket sql/load/record_checks.sql read in them)
 with staged as (
     select *
     from read_parquet($staged_files)

@@ -193,7 +193,7 @@ def test_lake_trace_types_normalises_and_drops_duplicates(con, tmp_path):
         {**BASE, "source_line": 3, "received": "2026-11-09 10:00:00", "tls_version": "", "sender_address": ""},
         {**BASE, "source_line": 4, "received": "2026-11-09 10:00:00"},
     ])
-    # what sql/record_checks.sql read in them
+    # what sql/load/record_checks.sql read in them
     text = text.append_column("received_at", pa.array(
         [datetime(2026, 11, 9, 0, 30), datetime(2026, 11, 9, 10), datetime(2026, 11, 9, 10)],
         pa.timestamp("us", tz="UTC"))).append_column("direction_normalized", pa.array(["inbound"] * 3))
