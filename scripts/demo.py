@@ -92,7 +92,7 @@ def main(start: date, days: int) -> None:
     print()
     mailflow(["status"])
     print()
-    print(f"lake:      {storage.lake}  ({sum(1 for _ in (storage.lake / 'trace').glob('date=*'))} day partitions)")
+    print(f"lake:      {storage.lake}  ({len(storage.lake_days())} day partitions)")
     print(f"warehouse: {storage.warehouse}")
     print(f"report:    {storage.path(storage.report_key(week, 'report.html'))} (and email.html, report.txt, "
           "report.json, the view CSVs)")
