@@ -160,9 +160,10 @@ def test_a_killed_report_send_rerun_ends_as_an_uninterrupted_one(tmp_path, expor
 
 
 def test_the_suite_kills_mid_run(tmp_path, exports):
-    """The kills above land while the command runs (not after it finished), else they prove nothing."""
+    """The kills above land while the command runs (not after it finished), else they prove nothing.
+    On a busy machine a kill can land late; each gets three tries."""
     landed = 0
-    for kill in INGEST_KILLS[:3] + INGEST_KILLS[5:9]:
-        home = fresh_home(tmp_path, exports, f"home{landed}-{len(kill)}-{id(kill)}")
-        landed += killed(home, ["ingest", "--date", str(MON)], **kill)
+    for number, kill in enumerate(INGEST_KILLS[:3] + INGEST_KILLS[5:9]):
+        landed += any(killed(fresh_home(tmp_path, exports, f"home{number}-{attempt}"), ["ingest", "--date", str(MON)],
+                             **kill) for attempt in range(3))
     assert landed >= 6
