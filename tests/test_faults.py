@@ -90,18 +90,33 @@ def phase(pattern: str) -> Callable[[Path], bool]:
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, exports) -> dict:
-    """Each command run once, uninterrupted, on the same exports."""
+    """Each command run once, uninterrupted, on the same exports: the state it ends in, and how long
+    it took (a kill "at 40%" lands 40% of that time after the start, on this machine whatever its speed)."""
     home = fresh_home(tmp_path_factory.mktemp("reference"), exports, "home")
-    assert mailflow(home, "ingest", "--date", str(MON)).returncode == 0
-    after_ingest = state(home)
-    assert mailflow(home, "backfill", "--from", str(MON), "--to", str(WED), "--reports").returncode == 0
-    after_backfill = state(home)
-    assert mailflow(home, "report", "--from", str(MON), "--archive", "--send").returncode == 0
-    return {"ingest": after_ingest, "backfill": after_backfill, "send": state(home)}
+    ended, took = {}, {}
+    for name, args in (("ingest", INGEST), ("backfill", BACKFILL), ("send", SEND)):
+        started = time.monotonic()
+        assert mailflow(home, *args).returncode == 0
+        took[name] = time.monotonic() - started
+        ended[name] = state(home)
+    return {"state": ended, "seconds": took}
+
+
+INGEST = ["ingest", "--date", str(MON)]
+BACKFILL = ["backfill", "--from", str(MON), "--to", str(WED), "--reports"]
+SEND = ["report", "--from", str(MON), "--archive", "--send"]
+
+
+def kill_args(kill: dict, seconds: float) -> dict:
+    return {"after": kill["at"] * seconds} if "at" in kill else kill
+
+
+def kill_id(kill: dict) -> str:
+    return f"at {kill['at']:.0%}" if "at" in kill else "phase"
 
 
 INGEST_KILLS = [
-    {"after": 0.6}, {"after": 1.0}, {"after": 1.4}, {"after": 1.8}, {"after": 2.4},
+    {"at": 0.2}, {"at": 0.35}, {"at": 0.5}, {"at": 0.65}, {"at": 0.8},
     {"when": phase("lake/.staging/*/spill/accepted.parquet")},
     {"when": phase("lake/.staging/*/trace/part-0.parquet")},
     {"when": phase("lake/quarantine/date=*")},  # the quarantine swapped in, the trace not yet
@@ -111,17 +126,16 @@ INGEST_KILLS = [
 ]
 
 
-@pytest.mark.parametrize("kill", INGEST_KILLS, ids=lambda k: f"after {k['after']}s" if "after" in k else "phase")
+@pytest.mark.parametrize("kill", INGEST_KILLS, ids=kill_id)
 def test_a_killed_ingest_rerun_ends_as_an_uninterrupted_one(tmp_path, exports, reference, kill):
     home = fresh_home(tmp_path, exports, "home")
-    args = ["ingest", "--date", str(MON)]
-    killed(home, args, **kill)
-    assert mailflow(home, *args).returncode == 0
-    assert state(home) == reference["ingest"]
+    killed(home, INGEST, **kill_args(kill, reference["seconds"]["ingest"]))
+    assert mailflow(home, *INGEST).returncode == 0
+    assert state(home) == reference["state"]["ingest"]
 
 
 BACKFILL_KILLS = [
-    {"after": 1.5}, {"after": 3.0},
+    {"at": 0.3}, {"at": 0.7},
     {"when": phase("lake/trace/date=2026-11-18")},  # the last day's partition written
     {"when": phase("archive/.staging/*")},
     {"when": phase("archive/2026/W47/r1")},  # the revision in place, its index line not yet
@@ -129,41 +143,40 @@ BACKFILL_KILLS = [
 ]
 
 
-@pytest.mark.parametrize("kill", BACKFILL_KILLS, ids=lambda k: f"after {k['after']}s" if "after" in k else "phase")
+@pytest.mark.parametrize("kill", BACKFILL_KILLS, ids=kill_id)
 def test_a_killed_backfill_with_reports_rerun_ends_as_an_uninterrupted_one(tmp_path, exports, reference, kill):
     home = fresh_home(tmp_path, exports, "home")
-    args = ["backfill", "--from", str(MON), "--to", str(WED), "--reports"]
-    killed(home, args, **kill)
-    assert mailflow(home, *args).returncode == 0
-    assert state(home) == reference["backfill"] and verified(home)
+    killed(home, BACKFILL, **kill_args(kill, reference["seconds"]["ingest"] + reference["seconds"]["backfill"]))
+    assert mailflow(home, *BACKFILL).returncode == 0
+    assert state(home) == reference["state"]["backfill"] and verified(home)
 
 
 SEND_KILLS = [
-    {"after": 0.5}, {"after": 0.9},
+    {"at": 0.5}, {"at": 0.8},
     {"when": phase("archive/2026/W47/r2")},  # the new revision in place, its index line not yet
     {"when": phase("outbox/*.eml")},  # the message written, its receipt not yet
     {"when": phase("archive/2026/W47/r2/receipt.json")},  # the receipt written, its index line not yet
 ]
 
 
-@pytest.mark.parametrize("kill", SEND_KILLS, ids=lambda k: f"after {k['after']}s" if "after" in k else "phase")
+@pytest.mark.parametrize("kill", SEND_KILLS, ids=kill_id)
 def test_a_killed_report_send_rerun_ends_as_an_uninterrupted_one(tmp_path, exports, reference, kill):
     home = fresh_home(tmp_path, exports, "home")
-    assert mailflow(home, "backfill", "--from", str(MON), "--to", str(WED), "--reports").returncode == 0
-    args = ["report", "--from", str(MON), "--archive", "--send"]
-    killed(home, args, **kill)
-    assert mailflow(home, *args).returncode == 0
-    assert state(home) == reference["send"] and verified(home)
+    assert mailflow(home, *BACKFILL).returncode == 0
+    killed(home, SEND, **kill_args(kill, reference["seconds"]["send"]))
+    assert mailflow(home, *SEND).returncode == 0
+    assert state(home) == reference["state"]["send"] and verified(home)
     messages = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
                 for p in (home / "outbox").glob("*.eml")]
     assert len({m["Message-ID"] for m in messages}) == 1  # a resend is the same message
 
 
-def test_the_suite_kills_mid_run(tmp_path, exports):
+def test_the_suite_kills_mid_run(tmp_path, exports, reference):
     """The kills above land while the command runs (not after it finished), else they prove nothing.
     On a busy machine a kill can land late; each gets three tries."""
-    landed = 0
-    for number, kill in enumerate(INGEST_KILLS[:3] + INGEST_KILLS[5:9]):
-        landed += any(killed(fresh_home(tmp_path, exports, f"home{number}-{attempt}"), ["ingest", "--date", str(MON)],
-                             **kill) for attempt in range(3))
-    assert landed >= 6
+    landed = []
+    for number, kill in enumerate(INGEST_KILLS):
+        args = kill_args(kill, reference["seconds"]["ingest"])
+        landed.append(any(killed(fresh_home(tmp_path, exports, f"home{number}-{attempt}"), INGEST, **args)
+                          for attempt in range(3)))
+    assert sum(landed) >= len(INGEST_KILLS) - 1, landed

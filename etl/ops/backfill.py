@@ -50,10 +50,11 @@ def backfill(settings: Settings, start: date, end: date, *, reports: bool = Fals
         raise MailflowError(f"the range ends ({end}) before it starts ({start})")
     storage = Storage(settings)
     result = BackfillResult()
+    warehouse = warehouse_load_ids(storage)  # as it was before this run: what its days were loaded from
     day = start
     while day <= end:
         plan = storage.landing_state(day)
-        if plan == "same" and day_problem(storage, day, warehouse_load_ids(storage)):
+        if plan == "same" and day_problem(storage, day, warehouse):
             plan = "inconsistent"  # a crash between the lake's and the warehouse's commits: load it again
         rows = 0
         if plan == "missing":
