@@ -171,3 +171,19 @@ def test_hostile_names_cannot_garble_the_outputs():
     assert len(rows) == 4 and {r[0] for r in rows[1:]} == {"Conn\\u202Etxt.exe", LONG_NAME, "Two\\u000ALines"}
     assert {c["connector"] for c in json.loads(render(report, "json"))["connectors"]} == {
         RLO_NAME, LONG_NAME, TWO_LINES}  # JSON keeps every name exactly
+
+
+def test_hostile_names_keep_both_layouts_in_a_browser(chromium, tmp_path):
+    """The email stays at its 680-pixel width and the report at the window's, with a 5,000-character
+    name, a right-to-left override and a line break among the connectors."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    for fmt, name, width in (("email", "email.html", 760), ("html", "report.html", 1100)):
+        path = tmp_path / name
+        path.write_bytes(render(hostile_report(), fmt))
+        page = chromium.new_page(viewport={"width": width, "height": 900})
+        page.goto(path.as_uri())
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, fmt
+        if fmt == "email":
+            assert page.evaluate("document.querySelector('table[width=\"680\"]').getBoundingClientRect().width") <= 682
+        page.screenshot(path=str(ARTIFACTS / f"hostile-{name}.png"), full_page=True)
+        page.close()
