@@ -306,17 +306,27 @@ class ArchiveStore:
             raise
 
     def add_file(self, location: str, name: str, data: bytes) -> None:
-        """Add one file to a revision, once (a send receipt); the revision stays read-only."""
+        """Add one file to a revision, once (a send receipt); the revision stays read-only. The file is
+        written in the staging folder and linked into place whole, so a crash leaves nothing half
+        written in the revision (only a staging file the next repair removes), and an existing file
+        is never replaced."""
         folder = self.root / location
-        path = folder / name
-        if path.exists():
-            raise ArchiveError(f"{location}/{name} exists already")
+        staging = self.root / ".staging"
+        staging.mkdir(parents=True, exist_ok=True)
+        tmp = staging / f"{uuid.uuid4().hex}.{name}"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o444)
         os.chmod(folder, 0o750)
         try:
-            write_bytes_atomic(path, data)
-            os.chmod(path, 0o444)
+            os.link(tmp, folder / name)
+        except FileExistsError:
+            raise ArchiveError(f"{location}/{name} exists already") from None
         finally:
             os.chmod(folder, 0o550)
+            tmp.unlink(missing_ok=True)
 
     def read(self, location: str, name: str) -> bytes | None:
         path = self.root / location / name
@@ -346,11 +356,14 @@ class ArchiveStore:
             return []
         left = sorted(p.name for p in staging.iterdir())
         for name in left:
-            folder = staging / name
-            os.chmod(folder, 0o750)
-            for path in folder.iterdir():
-                os.chmod(path, 0o644)
-            shutil.rmtree(folder, ignore_errors=True)
+            path = staging / name
+            if path.is_dir():
+                os.chmod(path, 0o750)
+                for child in path.iterdir():
+                    os.chmod(child, 0o644)
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
         return left
 
     # The index: one JSON line per event, appended; `index.head` anchors its end (how many lines,
@@ -371,6 +384,21 @@ class ArchiveStore:
 
     def write_head(self, head: dict) -> None:
         write_bytes_atomic(self.root / self.HEAD, (json.dumps(head, sort_keys=True) + "\n").encode("utf-8"))
+
+    def torn_index_end(self) -> int | None:
+        """If the index does not end with a line end (an append cut short), the length of its
+        complete lines; else None."""
+        index = self.root / self.INDEX
+        if not index.exists():
+            return None
+        data = index.read_bytes()
+        return None if not data or data.endswith(b"\n") else data.rfind(b"\n") + 1
+
+    def truncate_index(self, length: int) -> None:
+        with open(self.root / self.INDEX, "r+b") as fh:
+            fh.truncate(length)
+            fh.flush()
+            os.fsync(fh.fileno())
 
     def append_index(self, line: bytes) -> None:
         self.root.mkdir(parents=True, exist_ok=True)

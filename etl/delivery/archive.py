@@ -86,7 +86,7 @@ class Archive:
         Only what the archive itself proves is added: a revision folder whose manifest describes
         its files exactly gets its index line; a receipt beside its revision gets its "sent" line;
         the index's end is anchored again when the chain up to it is intact. Nothing is removed
-        but half-built revisions that never reached their place."""
+        but what never reached its place (half-built revisions and receipts in staging)."""
         with self.store.lock():
             return self._repair()
 
@@ -96,8 +96,16 @@ class Archive:
             log.warning("archive repair: %s", action)
 
     def _repair(self) -> list[str]:
-        done = [f"removed the half-built revision {name} (its writer crashed before moving it into place)"
+        done = [f"removed {name} from staging: a writer crashed before moving it into place"
                 for name in self.store.remove_abandoned_staging()]
+        complete = self.store.torn_index_end()
+        if complete is not None:
+            # an append cut short: every whole line still agrees with the anchor, the torn one never counted
+            lines = self.store.index_lines()[:-1]
+            head = self.store.read_head()
+            if head is None or head == {"lines": len(lines), "last_sha256": _sha256(lines[-1]) if lines else None}:
+                self.store.truncate_index(complete)
+                done.append("removed a torn last index line (an append cut short by a crash)")
         if _chain_problems(self.store.index_lines()):
             return done  # an edited index is evidence: verify names it, repair does not paper over it
         entries = self.entries()

@@ -250,3 +250,14 @@ def test_a_crash_before_the_sent_line_and_before_the_anchor_are_repaired(cfg, tw
     assert archive.repair() == ["anchored the index's end at line 3"]
     assert archive.verify() == [] and [e["event"] for e in archive.entries()][-1] == "sent"
     assert send_report(cfg, first.report_id, 1, OUTBOX)["already_sent"]  # not mailed twice
+
+
+def test_an_append_cut_short_is_repaired_and_nothing_else_is(cfg, two_revisions):
+    archive = Archive(Storage(cfg))
+    index = archive.store.index_location()
+    whole = index.read_bytes()
+    with open(index, "ab") as fh:
+        fh.write(b'{"event":"archived","report_id":"2026-W4')  # a crash in the middle of an append
+    assert any("not valid JSON" in p for p in archive.verify())
+    assert archive.repair() == ["removed a torn last index line (an append cut short by a crash)"]
+    assert index.read_bytes() == whole and archive.verify() == []
