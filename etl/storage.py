@@ -280,9 +280,6 @@ class ArchiveStore:
         """Where an auditor finds a revision on disk."""
         return self.root / location
 
-    def exists(self, location: str) -> bool:
-        return (self.root / location).exists()
-
     def create_revision(self, location: str, files: dict[str, bytes]) -> None:
         """Write a revision's files once; fails if the revision exists already."""
         target = self.root / location

@@ -177,6 +177,11 @@ class Archive:
         return [self._revision(rid, e["revision"], e["path"]) for e in self.entries()
                 if e["event"] == "archived" and e["report_id"] == rid]
 
+    def latest_revisions(self) -> list[Revision]:
+        """The latest revision of every archived report, by report id."""
+        latest = {e["report_id"]: e for e in self.entries() if e["event"] == "archived"}
+        return [self._revision(rid, e["revision"], e["path"]) for rid, e in sorted(latest.items())]
+
     def revision(self, rid: str, number: int | None = None) -> Revision:
         found = self.revisions(rid)
         if not found:

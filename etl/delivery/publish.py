@@ -26,11 +26,12 @@ def archive_report(storage: Storage, request: ReportRequest, report: Report, out
     """A new revision of the request's report: `outputs` (every rendered file) and the message."""
     rid = request.report_id
     archive = Archive(storage)
+    earlier = archive.revisions(rid)
     said = content_sha256(report)
     # A revision that says what an earlier one said is the same message: it keeps its Message-ID, so
     # that if the earlier one went out before a crash kept its receipt from being written, recipients'
     # mail clients see the resend as the same message.
-    same = [manifest["message_id"] for manifest in map(archive.manifest, archive.revisions(rid))
+    same = [manifest["message_id"] for manifest in map(archive.manifest, earlier)
             if manifest.get("content_sha256") == said]
     message = build_message(report, rid, text=outputs["report.txt"], html=outputs["email.html"],
                             attachments={n: d for n, d in outputs.items() if n.endswith(".csv")},
@@ -50,9 +51,8 @@ def archive_report(storage: Storage, request: ReportRequest, report: Report, out
         "subject": message["Subject"],
         "content_sha256": said,
     }
-    first = not archive.revisions(rid)
     files = {**outputs, MESSAGE: message.as_bytes()}
-    return archive.add(rid, files, manifest, reason or ("first issue" if first else "rerun"))
+    return archive.add(rid, files, manifest, reason or ("rerun" if earlier else "first issue"))
 
 
 def content_sha256(report: Report) -> str:

@@ -56,16 +56,12 @@ def status(settings: Settings, *, check_inputs: bool = True) -> dict:
 def stale_reports(storage: Storage) -> list[dict]:
     """The latest revision of each archived report whose input days no longer hash the same."""
     archive = Archive(storage)
-    latest = {}
-    for entry in archive.entries():
-        if entry["event"] == "archived":
-            latest[entry["report_id"]] = entry
     stale = []
-    for rid, entry in sorted(latest.items()):
-        manifest = archive.manifest(archive.revision(rid, entry["revision"]))
+    for revision in archive.latest_revisions():
+        manifest = archive.manifest(revision)
         window = manifest["window"]
         now = storage.fingerprints(date.fromisoformat(window["start"]), date.fromisoformat(window["end"]))
         changed = [new["date"] for old, new in zip(manifest["inputs"], now, strict=True) if old != new]
         if changed:
-            stale.append({"report_id": rid, "revision": entry["revision"], "changed_days": changed})
+            stale.append({"report_id": revision.report_id, "revision": revision.number, "changed_days": changed})
     return stale

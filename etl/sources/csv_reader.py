@@ -135,7 +135,7 @@ class CsvReader(SourceReader):
         while buffer:
             cut = _record_end(buffer) if len(buffer) > MAX_RECORD_BYTES else len(buffer)
             if cut <= 0:
-                reject, buffer, newlines = self._too_long(buffer, _EMPTY, line)
+                reject, buffer, newlines = self._too_long(buffer, io.BytesIO(), line)  # the file has ended
                 yield reject
                 line += newlines
                 continue
@@ -412,17 +412,6 @@ class CsvReader(SourceReader):
         columns = [pa.array(list(values), pa.string()) for values in zip(*rows, strict=True)] if rows else [
             pa.array([], pa.string()) for _ in range(self.width)]
         return Batch(self._contract_table(columns, pa.array(lines, pa.int64())), rejects)
-
-
-class _Empty:
-    """A stream at its end."""
-
-    @staticmethod
-    def read(size: int) -> bytes:
-        return b""
-
-
-_EMPTY = _Empty()
 
 
 def _sample_text(sample: bytes, subject_index: int | None) -> str:
