@@ -43,6 +43,7 @@ class Settings:
     connectors_file: Path | None = None
     postfix_tls_logging: bool = True
     log_timezone: str = "UTC"
+    catalog: str | None = None  # MAILFLOW_CATALOG; None: the SQLite file in MAILFLOW_HOME
 
 
 def settings() -> Settings:
@@ -66,6 +67,8 @@ def settings() -> Settings:
         postfix_tls_logging=os.environ.get("MAILFLOW_POSTFIX_TLS_LOGGING", "1") != "0",
         # time zone of classic syslog timestamps (Nov 20 08:01:02), which carry none
         log_timezone=os.environ.get("MAILFLOW_LOG_TIMEZONE") or "UTC",
+        # the lake's Iceberg catalog: a SQLAlchemy URL (postgresql+psycopg://... when distributed)
+        catalog=os.environ.get("MAILFLOW_CATALOG") or None,
     )
 
 

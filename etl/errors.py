@@ -39,3 +39,11 @@ class ArchiveError(MailflowError):
 
 class DeliveryError(MailflowError):
     """The message could not be delivered; the text names the server and its reply."""
+
+
+class ConcurrentWriteError(MailflowError):
+    """Another writer replaced the same day of a table first; this write was not committed."""
+
+
+class StorageError(MailflowError):
+    """The storage or the catalog cannot be reached or refuses: the message names which, and where."""

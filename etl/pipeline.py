@@ -107,7 +107,10 @@ def publish_report(settings: Settings, report_key: str, *, archive: bool, smtp: 
             for name, data in outputs.items() if name != REPORT_FILE}
     published = {"report": report_key, "outputs": keys, "archived": None}
     if archive:
-        revision = archive_report(storage, request, report, outputs, smtp, reason=reason, now=now)
+        # the table snapshots the figures were read from (saved with the views): kept for reproduction
+        snapshots = json.loads(storage.read_bytes(storage.report_key(request.name, VIEWS_FILE)))["snapshots"]
+        revision = archive_report(storage, request, report, outputs, smtp, snapshots=snapshots, reason=reason,
+                                  now=now)
         published["archived"] = {"report_id": revision.report_id, "revision": revision.number}
     return published
 

@@ -71,12 +71,36 @@ def connector_tls(cfg, day) -> list[tuple]:
     """The warehouse's daily_connector_tls rows of `day`: direction, connector, TLS bucket, messages, bytes."""
     import duckdb
 
-    con = duckdb.connect(str(Storage(cfg).warehouse), read_only=True)
+    con = duckdb.connect()
     try:
+        con.register("daily_connector_tls", Storage(cfg).lake.dataset("daily_connector_tls", day, day))
         return con.execute("select direction, connector, tls_version, messages, bytes from daily_connector_tls "
-                           "where date = $day order by all", {"day": day}).fetchall()
+                           "order by all").fetchall()
     finally:
         con.close()
+
+
+def lake_rows(cfg, table, day, *, order=("source_file", "source_line"), drop=("date", "load_id")) -> list[dict]:
+    """A day's rows of a lake table, ordered, without the columns every row of the day shares."""
+    rows = Storage(cfg).lake.read(table, day, day).drop_columns(list(drop)).to_pylist()
+    return sorted(rows, key=lambda r: tuple(r[k] for k in order))
+
+
+def storage_at(home) -> Storage:
+    """The storage a process with MAILFLOW_HOME=home uses (for tests that ran one: a DAG, a scheduler)."""
+    import os
+
+    from etl.config import settings
+
+    saved = os.environ.get("MAILFLOW_HOME")
+    os.environ["MAILFLOW_HOME"] = str(home)
+    try:
+        return Storage(settings())
+    finally:
+        if saved is None:
+            del os.environ["MAILFLOW_HOME"]
+        else:
+            os.environ["MAILFLOW_HOME"] = saved
 
 
 def free_port() -> int:
@@ -116,7 +140,8 @@ def archive_report(cfg, report, smtp, *, reason, now):
     from etl.pipeline import request_of
     from etl.report.render import render_all
 
-    return archive(Storage(cfg), request_of(report), report, render_all(report), smtp, reason=reason, now=now)
+    return archive(Storage(cfg), request_of(report), report, render_all(report), smtp, snapshots={}, reason=reason,
+                   now=now)
 
 
 def report_schema_validator():

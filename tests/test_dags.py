@@ -12,10 +12,10 @@ import sys
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from etl.devtools.sample import generate
+from tests.conftest import connector_tls, storage_at
 
 REPO = Path(__file__).resolve().parent.parent
 HARNESS = REPO / "tests" / "airflow_harness.py"
@@ -73,9 +73,9 @@ def test_mailflow_daily_loads_a_sample_day(airflow_env, tmp_path):
     result, _ = harness(env, "test", "mailflow_daily", "2026-11-11T02:00:00+00:00")
     assert result["state"] == "success", result
     assert set(result["tasks"]) == {"wait_for_export", "ingest", "aggregate", "quality_gate"}
-    assert (home / "lake" / "trace" / "date=2026-11-10" / "part-0.parquet").exists()
-    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
-    ((day, messages),) = con.execute("select date, messages from daily_load").fetchall()
+    lake = storage_at(home).lake
+    assert lake.days("trace") == [date(2026, 11, 10)]
+    ((day, messages),) = [(d["date"], d["messages"]) for d in lake.read("daily_load").to_pylist()]
     assert (day, messages > 0) == (date(2026, 11, 10), True)
 
 
@@ -150,9 +150,7 @@ def test_mailflow_daily_loads_postfix_logs_from_the_landing_folder(airflow_env, 
     env = {**airflow_env, "MAILFLOW_HOME": str(home), "MAILFLOW_MAX_QUARANTINED_PCT": "20"}
     result, _ = harness(env, "test", "mailflow_daily", "2026-11-21T02:00:00+00:00")
     assert result["state"] == "success", result
-    con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
-    assert con.execute("select direction, connector, tls_version, messages, bytes from daily_connector_tls "
-                       "order by all").fetchall() == EXPECTED
+    assert connector_tls(storage_at(home).settings, date(2026, 11, 20)) == EXPECTED
 
 
 def test_the_dag_and_the_cli_resolve_the_same_window(airflow_env, tmp_path):
@@ -199,7 +197,5 @@ def test_the_dag_and_the_cli_apply_the_same_quality_gate(airflow_env, tmp_path):
             output = done.stderr
         messages[via] = re.search(r"2026-11-10: 10\.0% of rows quarantined \(1 of 10: bad_timestamp=1\), "
                                   r"above the 1\.0% limit", output)
-        con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
-        assert con.execute("select rows_loaded from daily_load").fetchall() == [(9,)]
-        con.close()
+        assert [d["rows_loaded"] for d in storage_at(home).lake.read("daily_load").to_pylist()] == [9]
     assert messages["dag"] and messages["cli"]

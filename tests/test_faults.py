@@ -54,7 +54,7 @@ def state(home: Path) -> dict:
     """What an uninterrupted run and a killed-then-rerun one must agree on."""
     status = json.loads(mailflow(home, "status", "--json").stdout)
     days = [{k: v for k, v in d.items()} for d in status["days"]]
-    staging = home / "lake" / ".staging"
+    staging = home / ".staging"
     reports = {}
     for path in sorted((home / "archive").glob("*/W*/r*/report.json")):
         report = json.loads(path.read_text())
@@ -117,12 +117,13 @@ def kill_id(kill: dict) -> str:
 
 INGEST_KILLS = [
     {"at": 0.2}, {"at": 0.35}, {"at": 0.5}, {"at": 0.65}, {"at": 0.8},
-    {"when": phase("lake/.staging/*/spill/accepted.parquet")},
-    {"when": phase("lake/.staging/*/trace/part-0.parquet")},
-    {"when": phase("lake/quarantine/date=*")},  # the quarantine swapped in, the trace not yet
-    {"when": phase("lake/trace/date=*")},  # the lake committed, the warehouse not yet
-    {"when": phase("warehouse.duckdb*")},
-    {"when": phase("warehouse.snapshot.duckdb")},
+    {"when": phase(".staging/*/spill/accepted.parquet")},
+    {"when": phase(".staging/*/trace/part-0.parquet")},
+    {"when": phase("lake/mailflow/quarantine/data/*/*.parquet")},  # its file placed, not yet committed
+    {"when": phase("lake/mailflow/trace/data/*/*.parquet")},  # the quarantine committed, the trace not yet
+    {"when": phase("lake/mailflow/loads/metadata/00001-*")},  # the load committed, the warehouse not yet
+    {"when": phase("lake/mailflow/daily_connector_tls/metadata/00001-*")},  # one aggregate of three
+    {"when": phase("lake/mailflow/daily_load/metadata/00001-*")},  # all committed, the gate not yet run
 ]
 
 
@@ -136,7 +137,7 @@ def test_a_killed_ingest_rerun_ends_as_an_uninterrupted_one(tmp_path, exports, r
 
 BACKFILL_KILLS = [
     {"at": 0.3}, {"at": 0.7},
-    {"when": phase("lake/trace/date=2026-11-18")},  # the last day's partition written
+    {"when": phase("lake/mailflow/trace/data/date=2026-11-18/*")},  # the last day's trace file placed
     {"when": phase("archive/.staging/*")},
     {"when": phase("archive/2026/W47/r1")},  # the revision in place, its index line not yet
     {"when": phase("archive/index.jsonl")},

@@ -1,27 +1,61 @@
-"""Storage: partitions are swapped in whole; writers of one key take turns."""
+"""Storage: a lake table's day is replaced in one commit; keys stay below the root; writers of one key take turns."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from datetime import date
+from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
-from etl.storage import TRACE, Storage
+from etl.storage import QUARANTINE, Storage
 
 
-def test_publish_replaces_a_day_whole(cfg):
-    storage = Storage(cfg)
-    day = date(2026, 11, 9)
+def version_rows(day, version, n):
+    from etl.storage.lake import empty
+
+    table = [{"date": day, "source_file": version, "source_line": i, "reason": "r", "raw": "x", "load_id": version}
+             for i in range(n)]
+    return pa.Table.from_pylist(table, schema=empty("quarantine").schema)
+
+
+def test_a_day_is_replaced_whole_and_other_days_are_untouched(cfg):
+    lake = Storage(cfg).lake
+    monday, tuesday = date(2026, 11, 9), date(2026, 11, 10)
+    lake.replace_day(QUARANTINE, tuesday, version_rows(tuesday, "other", 3))
     for version in ("old", "new"):
-        with storage.staged_day() as staged:
-            (staged.trace / f"{version}.parquet").write_text(version)
-            storage.publish_day(day, staged, {"version": version})
-    assert sorted(p.name for p in storage.partition(TRACE, day).iterdir()) == ["_load.json", "new.parquet"]
-    assert storage.read_load_manifest(day) == {"version": "new"}
-    assert not any((storage.lake / ".staging").iterdir())  # the old version went with the staging folder
+        lake.replace_day(QUARANTINE, monday, version_rows(monday, version, 5))
+    assert lake.read(QUARANTINE, monday, monday)["load_id"].to_pylist() == ["new"] * 5
+    assert lake.read(QUARANTINE, tuesday, tuesday).num_rows == 3
+    assert lake.days(QUARANTINE) == [monday, tuesday]
+
+
+def test_a_reader_sees_the_old_day_or_the_new_one_never_a_mix(cfg):
+    """A writer replaces a day over and over (in another process, as a worker would) while this
+    process reads it: every read is one version's rows, whole."""
+    lake = Storage(cfg).lake
+    day = date(2026, 11, 9)
+    lake.replace_day(QUARANTINE, day, version_rows(day, "v0", 1000))
+    writer = subprocess.Popen([sys.executable, "-c", (
+        "import sys\nfrom datetime import date\nfrom etl.config import settings\nfrom etl.storage import Storage\n"
+        "from tests.test_storage import version_rows\nlake = Storage(settings()).lake\n"
+        "for i in range(1, 16):\n"
+        "    lake.replace_day('quarantine', date(2026, 11, 9), version_rows(date(2026, 11, 9), f'v{i}', 1000 + i))\n")],
+        env={**os.environ, "MAILFLOW_HOME": str(cfg.home)}, cwd=Path(__file__).resolve().parent.parent)
+    seen = set()
+    while writer.poll() is None:
+        versions = lake.read(QUARANTINE, day, day)["load_id"].to_pylist()
+        assert len(set(versions)) == 1 and len(versions) == 1000 + int(versions[0][1:]), sorted(set(versions))
+        seen.add(versions[0])
+    assert writer.returncode == 0
+    assert lake.read(QUARANTINE, day, day)["load_id"].to_pylist() == ["v15"] * 1015
+    assert len(seen) > 1  # the reads did overlap the writes
 
 
 def test_keys_stay_below_the_storage_root(cfg):
@@ -56,7 +90,7 @@ def test_a_load_removes_staging_left_by_a_crash_but_not_one_in_use(cfg, export):
     from etl.load.ingest import ingest_day
     from tests.conftest import row
 
-    root = Storage(cfg).lake / ".staging"
+    root = Storage(cfg).root / ".staging"
     for name in ("crashed", "in-use", "no-lock", "lock-only"):
         (root / name / "spill").mkdir(parents=True)
         (root / name / "spill" / "accepted.parquet").write_bytes(b"x" * 1000)

@@ -22,8 +22,13 @@ MESSAGE = "message.eml"
 
 
 def archive_report(storage: Storage, request: ReportRequest, report: Report, outputs: dict[str, bytes],
-                   smtp: SmtpSettings, *, reason: str | None, now: datetime) -> Revision:
-    """A new revision of the request's report: `outputs` (every rendered file) and the message."""
+                   smtp: SmtpSettings, *, snapshots: dict[str, int | None], reason: str | None,
+                   now: datetime) -> Revision:
+    """A new revision of the request's report: `outputs` (every rendered file) and the message.
+    `snapshots` are the lake table snapshots its figures were read from: tagged in the lake, so that
+    expiring old snapshots keeps them, and recorded in the manifest, so that `archive reproduce`
+    can read them again."""
+    storage.lake.keep(snapshots)
     rid = request.report_id
     archive = Archive(storage)
     earlier = archive.revisions(rid)
@@ -42,6 +47,7 @@ def archive_report(storage: Storage, request: ReportRequest, report: Report, out
         "filters": report["filters"],
         "thresholds": report["thresholds"],
         "inputs": storage.fingerprints(request.start, request.end),
+        "tables": snapshots,
         "config": {"max_quarantined_pct": storage.settings.max_quarantined_pct, "sender": smtp.sender,
                    "recipients": list(smtp.recipients)},
         "code_version": code_version(),

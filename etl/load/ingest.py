@@ -1,9 +1,10 @@
 """Load one UTC day of exports into the lake: parse, validate, normalise, deduplicate.
 
-Writes the day's trace partition (its records as zstd Parquet, plus the load manifest) and its
-quarantine partition (every rejected record with file, line, reason and raw text). Both are
-built aside and swapped in whole by the storage, under a per-day lock; memory stays flat
-because records go through in batches and DuckDB spills to disk past its limit.
+Replaces the day in the lake's trace table (its records, as zstd Parquet), its quarantine table
+(every rejected record with file, line, reason and raw text) and its loads table (the load
+manifest: counts, reasons, warnings, and the exports read with their SHA-256). The files are
+built in a local staging folder and committed by the storage; memory stays flat because records
+go through in batches and DuckDB spills to disk past its limit.
 
 Counts reconcile: rows_read = rows_loaded + rows_quarantined + duplicates_removed.
 """
@@ -110,19 +111,21 @@ def ingest_day(settings: Settings, day: date, files: list[Path] | None = None,
     if len(set(names)) != len(names):
         raise ExportError(f"two exports share a file name ({', '.join(names)}); provenance would be ambiguous")
 
-    with storage.lock(f"day-{day.isoformat()}"), storage.staged_day() as staged:
+    load_id = uuid.uuid4().hex  # every table's rows of the day record it: all from one load, or visibly not
+    with storage.staged_day() as staged:
         readers = open_readers(files, day, options or SourceOptions.from_settings(settings))
-        result = _load_into(staged, settings, day, readers)
-        storage.publish_day(day, staged, {
+        result = _load_into(staged, settings, day, readers, load_id)
+        storage.commit_load(day, staged, {
             **asdict(result),
-            "load_id": uuid.uuid4().hex,  # the warehouse records it too: both from the same load, or visibly not
+            "load_id": load_id,
             "lake_schema_version": LAKE_SCHEMA_VERSION,
             "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
         })
     return result
 
 
-def _load_into(staged: StagedDay, settings: Settings, day: date, readers: list[SourceReader]) -> LoadResult:
+def _load_into(staged: StagedDay, settings: Settings, day: date, readers: list[SourceReader],
+               load_id: str) -> LoadResult:
     result = LoadResult(date=day.isoformat())
     day_start, day_end = day_bounds(day)
     params = {
@@ -162,13 +165,14 @@ def _load_into(staged: StagedDay, settings: Settings, day: date, readers: list[S
         accepted_rows = pq.ParquetFile(staged_file).metadata.num_rows
         # order is not part of the lake's contract; keeping it would make DuckDB buffer the whole day
         run(con, "set preserve_insertion_order = false")
-        staged_files = {"staged_files": [str(staged_file)]}
-        run(con, "create temp table duplicate_rows as " + sql.load("load/duplicate_rows"), staged_files)
+        staged_files = {"staged_files": [str(staged_file)], "day": day, "load_id": load_id}
+        run(con, "create temp table duplicate_rows as " + sql.load("load/duplicate_rows"),
+            {"staged_files": staged_files["staged_files"]})
         trace_file = staged.trace / PART_FILE
         run(con, "copy (" + sql.load("load/lake_trace") + ") to $path (format parquet, compression zstd)",
             {**staged_files, "path": str(trace_file)})
         result.rows_loaded = pq.ParquetFile(trace_file).metadata.num_rows
-        reasons = quarantine.finish(con, staged.quarantine / PART_FILE)
+        reasons = quarantine.finish(con, staged.quarantine / PART_FILE, day, load_id)
     finally:
         quarantine.close()
         con.close()
@@ -260,12 +264,14 @@ class _QuarantineWriter:
             }, schema=QUARANTINE_SCHEMA))
         self.pending, self.pending_bytes = [], 0
 
-    def finish(self, con, target: Path) -> Counter[str]:
-        """Write the partition's file, ordered by file and line (DuckDB sorts within its memory limit)."""
+    def finish(self, con, target: Path, day: date, load_id: str) -> Counter[str]:
+        """Write the day's quarantine file, ordered by file and line (DuckDB sorts within its memory limit)."""
         self._flush()
         self.writer.close()
-        run(con, "copy (select * from read_parquet($path) order by source_file, source_line) "
-                 "to $target (format parquet, compression zstd)", {"path": str(self.path), "target": str(target)})
+        run(con, "copy (select cast($day as date) as date, source_file, source_line, reason, raw, "
+                 "cast($load_id as varchar) as load_id from read_parquet($path) order by source_file, source_line) "
+                 "to $target (format parquet, compression zstd)",
+            {"path": str(self.path), "target": str(target), "day": day, "load_id": load_id})
         return self.reasons
 
     def close(self) -> None:

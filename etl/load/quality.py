@@ -7,9 +7,9 @@ from fractions import Fraction
 
 from etl.config import Settings
 from etl.errors import DataQualityError
-from etl.load.warehouse import day_problem, warehouse_load_ids
+from etl.load.warehouse import day_problem, load_ids
 from etl.shares import format_pct, percentage_above
-from etl.storage import QUARANTINE, Storage
+from etl.storage import Storage
 
 
 def check_day(settings: Settings, day: date, max_quarantined_pct: float | None = None) -> dict:
@@ -18,7 +18,7 @@ def check_day(settings: Settings, day: date, max_quarantined_pct: float | None =
     limit = settings.max_quarantined_pct if max_quarantined_pct is None else max_quarantined_pct
     storage = Storage(settings)
     manifest = storage.read_load_manifest(day)
-    problem = day_problem(storage, day, warehouse_load_ids(storage))
+    problem = day_problem(day, {day: manifest}, load_ids(storage, day, day))
     if problem:
         raise DataQualityError(f"{day}: {problem}; run `mailflow backfill --from {day} --to {day}` to load it again")
     read, quarantined = manifest["rows_read"], manifest["rows_quarantined"]
@@ -31,5 +31,5 @@ def check_day(settings: Settings, day: date, max_quarantined_pct: float | None =
         reasons = ", ".join(f"{k}={v}" for k, v in manifest["quarantine_reasons"].items())
         raise DataQualityError(
             f"{day}: {format_pct(share)} of rows quarantined ({quarantined} of {read}: {reasons}), above the "
-            f"{format_pct(limit)} limit (MAILFLOW_MAX_QUARANTINED_PCT); see {storage.partition(QUARANTINE, day)}")
+            f"{format_pct(limit)} limit (MAILFLOW_MAX_QUARANTINED_PCT); see `mailflow quarantine --date {day}`")
     return verdict

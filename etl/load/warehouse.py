@@ -1,144 +1,114 @@
-"""The DuckDB warehouse: daily aggregates rebuilt from one lake partition at a time.
+"""The warehouse: the daily aggregates reports read, rebuilt from one day of the lake at a time.
 
-Rebuilding a day deletes and inserts that day's rows of every table in one
-transaction, so a re-run replaces and never appends, and a failed run changes
-nothing. Each day records the load id of the lake partition it was built from. One writer
-at a time: a lock file serialises processes, whether Airflow tasks, backfills or the CLI.
-Readers open a snapshot of the warehouse published after each commit, never the writers' file.
+Rebuilding a day computes its aggregates in DuckDB from the day's rows of the trace table (an
+Arrow dataset: local disk or object storage alike), reconciles them, then replaces the day in
+each aggregate table in one commit per table, `daily_load` last. A re-run replaces and never
+appends; a failed run changes nothing it did not finish. Every row records the load it was
+aggregated from, so a day whose tables hold different loads (a crash between two commits, or
+two loads of one day at once) is seen, by the quality gate and by `status`, and never reported
+as if whole. No lock: any worker may rebuild any day, and the catalog orders the commits.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import time
 from datetime import date
-
-import duckdb
 
 from etl import sql
 from etl.config import Settings
 from etl.contract import NOT_COUNTED_STATUSES
 from etl.duck import connect, one, run
 from etl.errors import ReconciliationError
-from etl.storage import Storage
+from etl.storage import QUARANTINE, TRACE, Storage
 
 TABLES = ("daily_connector_tls", "daily_remote_domain_tls", "daily_load")
 
 
-
-
-def ensure_schema(con) -> None:
-    for table in TABLES:
-        run(con, sql.load(f"load/schema/{table}"))
-    run(con, sql.load("load/schema/daily_load_load_id"))
-
-
 def rebuild_day(settings: Settings, day: date) -> dict:
-    """Replace `day` in the warehouse with aggregates of its lake partition."""
+    """Replace `day` in the warehouse with aggregates of its rows in the lake."""
     storage = Storage(settings)
     manifest = storage.read_load_manifest(day)
-    trace_files = storage.trace_files(day)
-    model_params = {"trace_files": trace_files, "day": day, "not_counted_statuses": list(NOT_COUNTED_STATUSES)}
-    with storage.lock("warehouse"):
-        con = _connect_for_writing(storage, settings)
+    load_id = manifest["load_id"]
+    params = {"day": day, "load_id": load_id, "not_counted_statuses": list(NOT_COUNTED_STATUSES)}
+    with storage.staged_day() as staged:
+        con = connect(memory_limit=settings.memory_limit, spill_dir=staged.spill)
         try:
-            ensure_schema(con)
-            run(con, "begin transaction")
-            try:
-                for table in TABLES:
-                    run(con, f"delete from {table} where date = $day", {"day": day})
-                for table in ("daily_connector_tls", "daily_remote_domain_tls"):
-                    run(con, f"insert into {table} " + sql.load(f"load/{table}"), model_params)
-                run(con, "insert into daily_load " + sql.load("load/daily_load"), {
-                    "day": day,
-                    "rows_read": manifest["rows_read"],
-                    "rows_loaded": manifest["rows_loaded"],
-                    "rows_quarantined": manifest["rows_quarantined"],
-                    "duplicates_removed": manifest["duplicates_removed"],
-                    "quarantine_reasons": json.dumps(manifest["quarantine_reasons"], sort_keys=True),
-                    "sources": json.dumps(manifest["sources"], sort_keys=True),
-                    "loaded_at": manifest["loaded_at"],
-                    "load_id": manifest.get("load_id"),
-                })
-                summary = _reconcile(con, day, trace_files)
-                run(con, "commit")
-            except BaseException:
-                # a failed statement may have ended the transaction already (a full disk does):
-                # then rollback fails too, and must not hide the error that matters
-                with contextlib.suppress(duckdb.Error):
-                    run(con, "rollback")
-                raise
-            run(con, "checkpoint")  # everything in the one file, for the snapshot
+            con.register("trace_rows", storage.lake.dataset(TRACE, day, day))
+            lake_loads = {row[0] for row in con.execute("select distinct load_id from trace_rows").fetchall()}
+            if lake_loads - {load_id}:
+                raise ReconciliationError(
+                    f"{day}: the trace table holds another load than the one recorded for the day; "
+                    f"a load of {day} ran at the same time, or was cut short: load the day again")
+            for table in ("daily_connector_tls", "daily_remote_domain_tls"):
+                run(con, f"create temp table {table} as " + sql.load(f"load/{table}"), params)
+            run(con, "create temp table daily_load as " + sql.load("load/daily_load"), {
+                "day": day,
+                "rows_read": manifest["rows_read"],
+                "rows_loaded": manifest["rows_loaded"],
+                "rows_quarantined": manifest["rows_quarantined"],
+                "duplicates_removed": manifest["duplicates_removed"],
+                "quarantine_reasons": json.dumps(manifest["quarantine_reasons"], sort_keys=True),
+                "sources": json.dumps(manifest["sources"], sort_keys=True),
+                "loaded_at": manifest["loaded_at"],
+                "load_id": load_id,
+            })
+            summary = _reconcile(con, day)
+            rows = {table: con.sql(f"select * from {table}").to_arrow_table() for table in TABLES}
         finally:
             con.close()
-        storage.publish_warehouse_snapshot()
+    for table in TABLES:  # daily_load last: a day is aggregated once its daily_load row is in
+        storage.lake.replace_day(table, day, rows[table], {"mailflow.load_id": load_id})
     return summary
 
 
-def _connect_for_writing(storage: Storage, settings: Settings, wait_seconds: float = 60.0):
-    """The writers' connection. Our own writers take turns by the lock; a stray reader of the
-    writers' file (an analyst's DuckDB shell) is waited out with backoff rather than failing the load."""
-    delay, waited = 0.1, 0.0
-    while True:
-        try:
-            return connect(storage.warehouse, memory_limit=settings.memory_limit)
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or waited >= wait_seconds:
-                raise
-            time.sleep(delay)
-            waited += delay
-            delay = min(delay * 2, 5.0)
+def _reconcile(con, day: date) -> dict:
+    """Every loaded row is either a counted message or a placeholder that is not one; both
+    aggregates count the same messages."""
+    by_connector = one(con, "select coalesce(sum(messages), 0) from daily_connector_tls")[0]
+    by_domain = one(con, "select coalesce(sum(messages), 0) from daily_remote_domain_tls")[0]
+    rows_loaded, not_counted = one(con, "select rows_loaded, rows_not_counted from daily_load")
+    expanded, in_lake = one(con, "select count(*) filter (where list_contains($not_counted_statuses, status)), "
+                                 "count(*) from trace_rows", {"not_counted_statuses": list(NOT_COUNTED_STATUSES)})
+    if (by_connector != by_domain or not_counted != expanded or by_connector + expanded != rows_loaded
+            or in_lake != rows_loaded):
+        raise ReconciliationError(
+            f"{day}: aggregates do not reconcile (loaded {rows_loaded}, in the lake {in_lake}, counted "
+            f"{by_connector}, by domain {by_domain}, expanded {expanded})")
+    return {"date": day.isoformat(), "messages": by_connector, "rows_not_counted": expanded}
 
 
-def warehouse_load_ids(storage: Storage) -> dict[date, str | None]:
-    """The load id each day of the warehouse was aggregated from (readers' snapshot)."""
-    if not storage.warehouse_snapshot.exists():
-        return {}
-    con = connect(storage.warehouse_snapshot, read_only=True)
-    try:
-        return dict(con.execute("select date, load_id from daily_load").fetchall())
-    finally:
-        con.close()
+def load_ids(storage: Storage, start: date | None = None, end: date | None = None) -> dict[str, dict[date, set]]:
+    """Which loads each table's rows of each day come from."""
+    return {table: storage.load_ids(table, start, end) for table in (TRACE, QUARANTINE, *TABLES)}
 
 
-def day_problem(storage: Storage, day: date, warehouse: dict[date, str | None]) -> str | None:
-    """Why the day's lake partitions and warehouse rows are not all from one load, or None."""
-    if not storage.is_loaded(day):
-        return "in the warehouse but not in the lake" if day in warehouse else None
-    load_id = storage.read_load_manifest(day).get("load_id")
-    if day not in warehouse:
+def day_problem(day: date, manifests: dict[date, dict], loads: dict[str, dict[date, set]]) -> str | None:
+    """Why the day's tables are not all from the one load the loads table records for it, or None."""
+    manifest = manifests.get(day)
+    if manifest is None:
+        if day in loads["daily_load"]:
+            return "in the warehouse but not in the lake"
+        if day in loads[TRACE] or day in loads[QUARANTINE]:
+            return "a load was cut short: the lake holds rows of a load never recorded"
+        return None
+    load_id = manifest["load_id"]
+    expected = {TRACE: manifest["rows_loaded"], QUARANTINE: manifest["rows_quarantined"]}
+    for table, rows in expected.items():
+        if loads[table].get(day, set()) != ({load_id} if rows else set()):
+            return f"the {table} table holds another load than the one recorded for the day"
+    if day not in loads["daily_load"]:
         return "in the lake but not in the warehouse"
-    if warehouse[day] != load_id:
+    if any(loads[table].get(day, {load_id}) != {load_id} for table in TABLES):
         return "the warehouse holds another load than the lake"
-    if storage.quarantine_load_id(day) != load_id:
-        return "the quarantine partition is from another load than the trace partition"
     return None
 
 
 def inconsistent_days(settings: Settings) -> dict[date, str]:
-    """Days whose lake partitions and warehouse rows are not all from the same load, and why:
-    what a crash (or a failed step) between the lake's commit and the warehouse's leaves behind."""
+    """Days whose tables are not all from the same load, and why: what a crash (or a failed step)
+    between the commits of a load and of its aggregates leaves behind."""
     storage = Storage(settings)
-    warehouse = warehouse_load_ids(storage)
-    problems = {day: day_problem(storage, day, warehouse) for day in set(storage.lake_days()) | set(warehouse)}
+    manifests = storage.load_manifests()
+    loads = load_ids(storage)
+    days = set(manifests) | {day for by_day in loads.values() for day in by_day}
+    problems = {day: day_problem(day, manifests, loads) for day in days}
     return {day: problem for day, problem in sorted(problems.items()) if problem}
-
-
-def _reconcile(con, day: date, trace_files: list[str]) -> dict:
-    """Every loaded row is either a counted message or a placeholder that is not one; both
-    aggregates count the same messages."""
-    by_connector = one(con, "select coalesce(sum(messages), 0) from daily_connector_tls where date = $day",
-                       {"day": day})[0]
-    by_domain = one(con, "select coalesce(sum(messages), 0) from daily_remote_domain_tls where date = $day",
-                    {"day": day})[0]
-    rows_loaded, not_counted = one(con, "select rows_loaded, rows_not_counted from daily_load where date = $day",
-                                   {"day": day})
-    expanded = one(con, "select count(*) from read_parquet($trace_files, hive_partitioning = false) "
-                        "where list_contains($not_counted_statuses, status)",
-                   {"trace_files": trace_files, "not_counted_statuses": list(NOT_COUNTED_STATUSES)})[0]
-    if by_connector != by_domain or not_counted != expanded or by_connector + expanded != rows_loaded:
-        raise ReconciliationError(
-            f"{day}: aggregates do not reconcile (loaded {rows_loaded}, counted {by_connector}, "
-            f"by domain {by_domain}, expanded {expanded})")
-    return {"date": day.isoformat(), "messages": by_connector, "rows_not_counted": expanded}

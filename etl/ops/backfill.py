@@ -19,7 +19,7 @@ from etl.config import Settings
 from etl.delivery.archive import Archive
 from etl.delivery.mail import SmtpSettings
 from etl.errors import DataQualityError, MailflowError
-from etl.load.warehouse import day_problem, warehouse_load_ids
+from etl.load.warehouse import day_problem, load_ids
 from etl.pipeline import issue_report, load_day, send_report
 from etl.report.request import ReportRequest
 from etl.storage import Storage
@@ -50,11 +50,12 @@ def backfill(settings: Settings, start: date, end: date, *, reports: bool = Fals
         raise MailflowError(f"the range ends ({end}) before it starts ({start})")
     storage = Storage(settings)
     result = BackfillResult()
-    warehouse = warehouse_load_ids(storage)  # as it was before this run: what its days were loaded from
+    # as they were before this run: which loads the days' tables hold
+    manifests, loads = storage.load_manifests(start, end), load_ids(storage, start, end)
     day = start
     while day <= end:
         plan = storage.landing_state(day)
-        if plan == "same" and day_problem(storage, day, warehouse):
+        if plan == "same" and day_problem(day, manifests, loads):
             plan = "inconsistent"  # a crash between the lake's and the warehouse's commits: load it again
         rows = 0
         if plan == "missing":

@@ -7,24 +7,14 @@ from datetime import date, timedelta
 
 from etl.config import Settings
 from etl.delivery.archive import Archive
-from etl.duck import connect
 from etl.load.warehouse import inconsistent_days
 from etl.shares import percentage
 from etl.storage import Storage
 
 
 def loaded_days(storage: Storage) -> list[dict]:
-    if not storage.warehouse_snapshot.exists():
-        return []
-    con = connect(storage.warehouse_snapshot, read_only=True)
-    try:
-        rows = con.execute(
-            "select date, rows_read, rows_loaded, rows_quarantined, duplicates_removed, messages "
-            "from daily_load order by date").fetchall()
-    finally:
-        con.close()
-    keys = ("date", "rows_read", "rows_loaded", "rows_quarantined", "duplicates_removed", "messages")
-    days = [dict(zip(keys, row, strict=True)) for row in rows]
+    keys = ["date", "rows_read", "rows_loaded", "rows_quarantined", "duplicates_removed", "messages"]
+    days = sorted(storage.lake.read("daily_load", columns=keys).to_pylist(), key=lambda d: d["date"])
     for d in days:
         d["quarantined_pct"] = percentage(d["rows_quarantined"], d["rows_read"])
     return days

@@ -1,7 +1,9 @@
-"""The report views (sql/report/*.sql) run on the warehouse's daily aggregates, never on raw rows."""
+"""The report views (sql/report/*.sql) run on the warehouse's daily aggregates, never on raw rows:
+the window's rows of each aggregate table as of one snapshot, scanned by DuckDB in memory."""
 
 from __future__ import annotations
 
+import time
 from datetime import date
 
 import duckdb
@@ -10,6 +12,7 @@ from etl import sql
 from etl.contract import REPORTED_DIRECTIONS
 from etl.duck import connect, run
 from etl.errors import ReportError
+from etl.load.warehouse import TABLES as AGGREGATES
 from etl.report.model import RULES
 from etl.report.request import ReportRequest
 from etl.storage import Storage
@@ -17,24 +20,45 @@ from etl.storage import Storage
 TOP_DOMAINS = 5
 
 
-def _rows(con, name: str, params: dict) -> list[dict]:
+def _rows(con, name: str, params: dict | None = None) -> list[dict]:
     cursor = con.execute(sql.load(f"report/{name}"), params)
     columns = [c[0] for c in cursor.description]
     return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
-def connect_views(database) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the warehouse on which the report views can run."""
-    con = connect(database, read_only=True)
+def connect_views(tables: dict) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection on which the report views run over `tables` (name -> Arrow data)."""
+    con = connect()
+    for name, data in tables.items():
+        con.register(name, data)
     run(con, sql.load("report/report_rows"))
     return con
 
 
-def _open_warehouse(storage: Storage) -> duckdb.DuckDBPyConnection:
-    """The readers' snapshot of the warehouse: a report never holds the file loads write."""
-    if not storage.warehouse_snapshot.exists():
-        raise ReportError(f"no warehouse at {storage.warehouse_snapshot}; load some days first (mailflow ingest)")
-    return connect_views(storage.warehouse_snapshot)
+def snapshot_ids(storage: Storage) -> dict[str, int | None]:
+    """The aggregate tables' current snapshots: what a report reads, and records that it read."""
+    return {table: storage.lake.snapshot_id(table) for table in AGGREGATES}
+
+
+def open_window(storage: Storage, start: date, end: date, snapshots: dict[str, int | None] | None = None,
+                attempts: int = 5) -> tuple[duckdb.DuckDBPyConnection, dict[str, int | None]]:
+    """The window's aggregates, each table as of one snapshot (the current ones unless given), with
+    the report views on them. A day whose tables are caught between a rebuild's commits is read
+    again from newer snapshots; if it stays mixed, the report stops and says which day."""
+    for attempt in range(attempts):
+        pinned = snapshots or snapshot_ids(storage)
+        con = connect_views({table: storage.lake.dataset(table, start, end, snapshot_id=pinned[table])
+                             for table in AGGREGATES})
+        mixed = [row["date"] for row in _rows(con, "report_mixed_days")]
+        if not mixed:
+            return con, pinned
+        con.close()
+        if snapshots is not None or attempt == attempts - 1:
+            break
+        time.sleep(0.5 * (attempt + 1))
+    days = ", ".join(day.isoformat() for day in mixed)
+    raise ReportError(f"the aggregates of {days} are not all from one load (a rebuild is running or was cut "
+                      f"short); run `mailflow backfill --from {mixed[0]} --to {mixed[-1]}`")
 
 
 def query_views(storage: Storage, request: ReportRequest) -> dict:
@@ -42,8 +66,9 @@ def query_views(storage: Storage, request: ReportRequest) -> dict:
     window = {"start": request.start, "end": request.end}
     filters = {**window, "connector": request.connector, "direction": request.direction,
                "directions": list(REPORTED_DIRECTIONS)}
-    con = _open_warehouse(storage)
+    con, snapshots = open_window(storage, request.start, request.end)
     try:
+        _require_a_loaded_day(_rows(con, "report_days", window), request)
         views = {
             "days": _rows(con, "report_days", window),
             "daily": _rows(con, "report_daily_flow", filters),
@@ -59,15 +84,23 @@ def query_views(storage: Storage, request: ReportRequest) -> dict:
         for row in rows:
             if isinstance(row.get("date"), date):
                 row["date"] = row["date"].isoformat()
-    return {"request": request.to_json(), "views": views}
+    return {"request": request.to_json(), "snapshots": snapshots, "views": views}
 
 
 def completeness(storage: Storage, request: ReportRequest) -> dict:
     """Which days of the window are loaded. A missing day does not stop the report: it is marked."""
-    con = _open_warehouse(storage)
+    con, _ = open_window(storage, request.start, request.end)
     try:
         days = _rows(con, "report_days", {"start": request.start, "end": request.end})
     finally:
         con.close()
+    _require_a_loaded_day(days, request)
     return {"days_expected": len(days), "days_present": sum(1 for d in days if d["loaded"]),
             "missing_days": [d["date"].isoformat() for d in days if not d["loaded"]]}
+
+
+def _require_a_loaded_day(days: list[dict], request: ReportRequest) -> None:
+    """A report of a window with no day loaded would say nothing true: it is refused, not sent."""
+    if not any(day["loaded"] for day in days):
+        raise ReportError(f"no day of {request.start} to {request.end} is loaded; load them first "
+                          f"(mailflow backfill --from {request.start} --to {request.end})")

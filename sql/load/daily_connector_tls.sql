@@ -1,14 +1,14 @@
 -- grain: one row per UTC date x direction x connector x TLS bucket (connector null = no connector)
 -- counting unit: one message per recipient (a trace row); rows whose status is in
 -- $not_counted_statuses (distribution-list expansion placeholders) are not messages.
--- parameters: $trace_files (the day's lake partition), $day, $not_counted_statuses
+-- parameters: $day, $load_id, $not_counted_statuses; relation `trace_rows`: the day's rows of the trace table
 with messages as (
     select
         direction,
         connector_name as connector,
         tls_version,
         coalesce(size_bytes, 0) as size_bytes
-    from read_parquet($trace_files, hive_partitioning = false)
+    from trace_rows
     where status is null or not list_contains($not_counted_statuses, status)
 )
 
@@ -18,7 +18,8 @@ select
     connector,
     tls_version,
     count(*) as messages,
-    sum(size_bytes) as bytes
+    cast(sum(size_bytes) as bigint) as bytes,
+    cast($load_id as varchar) as load_id
 from messages
 group by all
 order by direction, connector nulls first, tls_version

@@ -2,7 +2,7 @@
 -- remote domain: the sender's domain for inbound mail, the recipient's for outbound, none for internal.
 -- counting unit: one message per recipient (a trace row); rows whose status is in
 -- $not_counted_statuses (distribution-list expansion placeholders) are not messages.
--- parameters: $trace_files (the day's lake partition), $day, $not_counted_statuses
+-- parameters: $day, $load_id, $not_counted_statuses; relation `trace_rows`: the day's rows of the trace table
 with messages as (
     select
         direction,
@@ -13,7 +13,7 @@ with messages as (
             when 'outbound' then recipient_address
         end as remote_address,
         coalesce(size_bytes, 0) as size_bytes
-    from read_parquet($trace_files, hive_partitioning = false)
+    from trace_rows
     where status is null or not list_contains($not_counted_statuses, status)
 ),
 
@@ -31,7 +31,8 @@ select
     tls_version,
     case when contains(remote_address, '@') then remote_domain end as remote_domain,
     count(*) as messages,
-    sum(size_bytes) as bytes
+    cast(sum(size_bytes) as bigint) as bytes,
+    cast($load_id as varchar) as load_id
 from with_domain
 group by all
 order by direction, connector nulls first, tls_version, remote_domain nulls first

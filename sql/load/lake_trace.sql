@@ -1,8 +1,9 @@
 -- grain: one row per distinct trace record of the day: one message per recipient, as stored
--- in lake/trace/date=D/. Typed and normalised; exact duplicates (table `duplicate_rows`) left
--- out, the first occurrence keeping its source file and line. Subject is never stored.
+-- in the lake's trace table (sql/load/schema/trace.sql). Typed and normalised; exact duplicates
+-- (table `duplicate_rows`) left out, the first occurrence keeping its source file and line.
+-- Subject is never stored.
 -- parameters: $staged_files (the day's accepted records as text, with the time, direction and
---               TLS bucket sql/load/record_checks.sql read in them)
+--               TLS bucket sql/load/record_checks.sql read in them), $day, $load_id
 with staged as (
     select *
     from read_parquet($staged_files)
@@ -36,6 +37,7 @@ typed as (
 )
 
 select
+    cast($day as date) as date,
     received_at,
     sender_address,
     recipient_address,
@@ -51,5 +53,6 @@ select
     message_id,
     message_trace_id,
     source_file,
-    source_line
+    source_line,
+    cast($load_id as varchar) as load_id
 from typed

@@ -12,7 +12,6 @@ import pytest
 from etl import sql
 from etl.contract import DIRECTION_SPELLINGS, NOT_COUNTED_STATUSES, STATUSES, TLS_SPELLINGS
 from etl.duck import connect, run
-from etl.load.warehouse import ensure_schema
 
 DAY = date(2026, 11, 9)
 
@@ -31,7 +30,8 @@ LAKE_FIXTURE = [
 
 
 @pytest.fixture
-def trace_files(tmp_path):
+def trace(con):
+    """The day's trace rows, as the aggregate models read them (relation `trace_rows`)."""
     columns = list(zip(*LAKE_FIXTURE, strict=True))
     table = pa.table({
         "direction": pa.array(columns[0], pa.string()),
@@ -42,9 +42,8 @@ def trace_files(tmp_path):
         "recipient_address": pa.array(columns[5], pa.string()),
         "size_bytes": pa.array(columns[6], pa.int64()),
     })
-    path = tmp_path / "part-0.parquet"
-    pq.write_table(table, path)
-    return [str(path)]
+    con.register("trace_rows", table)
+    return table
 
 
 @pytest.fixture
@@ -54,24 +53,23 @@ def con():
     con.close()
 
 
-def model_params(trace_files):
-    return {"trace_files": trace_files, "day": DAY, "not_counted_statuses": list(NOT_COUNTED_STATUSES)}
+MODEL_PARAMS = {"day": DAY, "load_id": "abc123", "not_counted_statuses": list(NOT_COUNTED_STATUSES)}
 
 
-def test_daily_connector_tls(con, trace_files):
-    rows = con.execute(sql.load("load/daily_connector_tls"), model_params(trace_files)).fetchall()
+def test_daily_connector_tls(con, trace):
+    rows = con.execute(sql.load("load/daily_connector_tls"), MODEL_PARAMS).fetchall()
     assert rows == [
-        (DAY, "inbound", None, "TLS1.2", 2, 150),
-        (DAY, "inbound", None, "none", 1, 0),
-        (DAY, "inbound", None, "unknown", 1, 1),
-        (DAY, "internal", None, "unknown", 1, 5),
-        (DAY, "outbound", "Partner A", "TLS1.0", 2, 30),
-        (DAY, "outbound", "Partner A", "TLS1.2", 1, 30),
+        (DAY, "inbound", None, "TLS1.2", 2, 150, "abc123"),
+        (DAY, "inbound", None, "none", 1, 0, "abc123"),
+        (DAY, "inbound", None, "unknown", 1, 1, "abc123"),
+        (DAY, "internal", None, "unknown", 1, 5, "abc123"),
+        (DAY, "outbound", "Partner A", "TLS1.0", 2, 30, "abc123"),
+        (DAY, "outbound", "Partner A", "TLS1.2", 1, 30, "abc123"),
     ]
 
 
-def test_daily_remote_domain_tls(con, trace_files):
-    rows = con.execute(sql.load("load/daily_remote_domain_tls"), model_params(trace_files)).fetchall()
+def test_daily_remote_domain_tls(con, trace):
+    rows = [r[:-1] for r in con.execute(sql.load("load/daily_remote_domain_tls"), MODEL_PARAMS).fetchall()]
     assert rows == [
         (DAY, "inbound", None, "TLS1.2", "gmail.com", 2, 150),  # domains fold to lowercase
         (DAY, "inbound", None, "none", "old.example", 1, 0),
@@ -82,10 +80,8 @@ def test_daily_remote_domain_tls(con, trace_files):
     ]
 
 
-def test_daily_load_counts_messages_from_the_aggregates(con, trace_files):
-    ensure_schema(con)
-    run(con, "insert into daily_connector_tls " + sql.load("load/daily_connector_tls"),
-        model_params(trace_files))
+def test_daily_load_counts_messages_from_the_aggregates(con, trace):
+    run(con, "create temp table daily_connector_tls as " + sql.load("load/daily_connector_tls"), MODEL_PARAMS)
     row = con.execute(sql.load("load/daily_load"), {
         "day": DAY, "rows_read": 12, "rows_loaded": 9, "rows_quarantined": 2, "duplicates_removed": 1,
         "quarantine_reasons": json.dumps({"bad_timestamp": 2}), "sources": "[]",
@@ -169,7 +165,7 @@ def record_check_params():
 def _staged(tmp_path, table):
     path = tmp_path / "accepted.parquet"
     pq.write_table(table, path)
-    return {"staged_files": [str(path)]}
+    return {"staged_files": [str(path)], "day": DAY, "load_id": "abc123"}
 
 
 def test_duplicate_rows_keeps_the_earliest_occurrence_and_compares_every_field(con, tmp_path):
@@ -182,7 +178,8 @@ def test_duplicate_rows_keeps_the_earliest_occurrence_and_compares_every_field(c
     ])
     # the same hash for all four: a collision must not make line 3 a duplicate
     params = _staged(tmp_path, staged.append_column("row_hash", pa.array([42] * 4, pa.uint64())))
-    rows = con.execute(sql.load("load/duplicate_rows") + " order by all", params).fetchall()
+    rows = con.execute(sql.load("load/duplicate_rows") + " order by all",
+                       {"staged_files": params["staged_files"]}).fetchall()
     assert rows == [("a.csv", 8), ("b.csv", 9)]  # a.csv:7 is the first of its kind; a.csv:3 differs
 
 
@@ -208,3 +205,4 @@ def test_lake_trace_types_normalises_and_drops_duplicates(con, tmp_path):
     assert (first["direction"], first["sender_address"], first["size_bytes"]) == ("inbound", "a@x.com", None)
     assert (second["tls_version"], second["tls_version_raw"], second["sender_address"]) == ("unknown", None, None)
     assert "subject" not in first
+    assert (first["date"], first["load_id"]) == (DAY, "abc123")

@@ -6,15 +6,16 @@ import json
 import random
 from datetime import UTC, date, datetime
 
+import pyarrow.compute as pc
 import pytest
 
 from etl import sql
 from etl.contract import REPORTED_DIRECTIONS, TLS_BUCKETS
 from etl.duck import connect, run
 from etl.errors import ReportError
-from etl.load.warehouse import ensure_schema
+from etl.load.warehouse import TABLES
 from etl.report.model import Thresholds, build_report
-from etl.report.queries import connect_views
+from etl.report.queries import open_window
 from etl.report.render import render
 from etl.report.request import previous_week
 from etl.shares import percentages
@@ -45,23 +46,28 @@ REMOTE = [
 
 @pytest.fixture
 def warehouse(cfg):
-    cfg.home.mkdir(parents=True)
-    con = connect(Storage(cfg).warehouse)
-    ensure_schema(con)
+    """The rows above, committed to the lake's aggregate tables day by day, as rebuilds do."""
+    con = connect()
+    for table in TABLES:
+        run(con, sql.load(f"load/schema/{table}"))
     for r in CONNECTOR_TLS:
-        run(con, "insert into daily_connector_tls values ($1, $2, $3, $4, $5, 0)", list(r))
+        run(con, "insert into daily_connector_tls values ($1, $2, $3, $4, $5, 0, 'L')", list(r))
     for r in REMOTE:
-        run(con, "insert into daily_remote_domain_tls values ($1, $2, $3, $4, $5, $6, 0)", list(r))
+        run(con, "insert into daily_remote_domain_tls values ($1, $2, $3, $4, $5, $6, 0, 'L')", list(r))
     for day, read, quarantined in ((D1, 150, 2), (D3, 12, 0)):
-        run(con, "insert into daily_load values ($1, $2, $2, $3, 0, 0, 0, '{}', '[]', now(), null)",
+        run(con, "insert into daily_load values ($1, $2, $2, $3, 0, 0, 0, '{}', '[]', now(), 'L')",
             [day, read, quarantined])
+    lake = Storage(cfg).lake
+    for table in TABLES:
+        rows = con.sql(f"select * from {table}").to_arrow_table()
+        for day in sorted(set(rows["date"].to_pylist())):
+            lake.replace_day(table, day, rows.filter(pc.equal(rows["date"], day)))
     con.close()
-    Storage(cfg).publish_warehouse_snapshot()  # what readers open
     return cfg
 
 
 def view(cfg, name, **params):
-    con = connect_views(Storage(cfg).warehouse_snapshot)
+    con, _ = open_window(Storage(cfg), D1, D3)
     if name != "report_days":
         params["directions"] = list(REPORTED_DIRECTIONS)
     try:
@@ -245,3 +251,8 @@ def test_shares_show_as_many_decimals_as_they_were_rounded_to():
     # 1,000,001 of 2,000,000 is 50.00005%: four decimals before the share shows above 50
     assert percentages_above({"a": 1_000_001, "b": 999_999}, ("a", "b"), [("a", 50.0)]) == {"a": 50.0001, "b": 49.9999}
     assert [percentage(1, 8), percentage(1, 3), percentage(0, 0)] == [12.5, 33.3, 0.0]  # half up, as before
+
+
+def test_a_window_with_no_day_loaded_is_refused_not_reported(warehouse):
+    with pytest.raises(ReportError, match="no day of 2026-11-30 to 2026-12-06 is loaded; load them first"):
+        compute(warehouse, date(2026, 11, 30), date(2026, 12, 6), generated_at=NOW)

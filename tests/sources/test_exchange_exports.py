@@ -8,7 +8,6 @@ import gzip
 import json
 from datetime import UTC, date, datetime
 
-import duckdb
 import pytest
 
 from etl.contract import COLUMN_ALIASES
@@ -17,6 +16,7 @@ from etl.load.warehouse import rebuild_day
 from etl.sources.files import detect_encoding
 from etl.storage import QUARANTINE, TRACE, Storage
 from tests.conftest import connector_tls
+from tests.conftest import lake_rows as shared_lake_rows
 
 DAY = date(2026, 11, 21)
 
@@ -72,11 +72,7 @@ def load(cfg, tmp_path, data: bytes, name="trace_2026-11-21.csv"):
 
 
 def lake_rows(cfg, dataset=TRACE):
-    path = Storage(cfg).partition(dataset, DAY)
-    cur = duckdb.connect().execute(f"select * exclude (source_file) from read_parquet('{path}/*.parquet') "
-                                   "order by source_line")
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    return shared_lake_rows(cfg, dataset, DAY, order=("source_line",), drop=("date", "load_id", "source_file"))
 
 
 ENCODINGS = ["utf-8", "utf-8+bom", "utf-16-le+bom", "utf-16-be+bom", "utf-16-le", "utf-16-be"]

@@ -12,7 +12,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import duckdb
 import pytest
 
 from etl.errors import ConfigError, ExportError
@@ -23,6 +22,7 @@ from etl.sources.detect import SourceOptions, detect_format
 from etl.sources.postfix_log import SYSLOG_LINE, PostfixTracker, line_time
 from etl.storage import QUARANTINE, TRACE, Storage
 from tests.conftest import connector_tls
+from tests.conftest import lake_rows as shared_lake_rows
 
 DAY = date(2026, 11, 20)
 FIXTURES = Path(__file__).parent / "fixtures" / "postfix"
@@ -69,10 +69,7 @@ def options(**overrides) -> SourceOptions:
 
 
 def lake_rows(cfg, dataset=TRACE):
-    path = Storage(cfg).partition(dataset, DAY)
-    cur = duckdb.connect().execute(f"select * from read_parquet('{path}/*.parquet') order by source_file, source_line")
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    return shared_lake_rows(cfg, dataset, DAY)
 
 
 def test_postfix_logs_load_into_the_expected_aggregates(cfg, logs):
@@ -225,7 +222,7 @@ def test_a_csv_export_given_as_a_postfix_log_is_one_clear_line(cfg, tmp_path):
     path.write_text("Received,SenderAddress,RecipientAddress,Direction\n2026-11-20T01:00:00Z,a@x,b@y,Inbound\n")
     with pytest.raises(ExportError, match="trace_2026-11-20.csv: no line is a syslog line: not a Postfix mail log"):
         ingest_day(cfg, DAY, [path], options())
-    assert not Storage(cfg).partition(TRACE, DAY).exists()
+    assert not Storage(cfg).is_loaded(DAY) and lake_rows(cfg) == []
 
 
 def test_words_before_a_colon_are_not_queue_ids():

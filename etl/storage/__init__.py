@@ -1,28 +1,24 @@
 """Where everything lives, and how it is written there: the one module that knows locations.
 
     landing/                        the exports as they arrive (MAILFLOW_LANDING may put it elsewhere)
-    lake/trace/date=D/              one day's records, plus the load manifest
-    lake/quarantine/date=D/         one day's rejected records
-    warehouse.duckdb                the daily aggregates (written by one writer at a time)
-    warehouse.snapshot.duckdb       a copy published after each commit: what readers open
+    catalog.db                      the lake's Iceberg catalog (MAILFLOW_CATALOG may name PostgreSQL instead)
+    lake/mailflow/<table>/          the lake's tables: data and metadata files (see storage.lake)
     reports/<window>/<file>         the latest run of each report window
     archive/...                     the auditors' archive (see ArchiveStore)
     outbox/                         messages written instead of sent, when no SMTP server is set
+    .staging/                       scratch space of running loads (a cache: nothing there is needed)
 
 Everything else names things by *key* (a `/`-separated location below the storage root, e.g.
-`reports/2026-11-16_2026-11-22/report.json`) or asks this module for a day's partition; that is
-the seam along which the local folder can become an object store.
+`reports/2026-11-16_2026-11-22/report.json`), by lake table, or asks this module for a day's
+load; that is the seam along which the local folder becomes an object store.
 
-Every write is atomic: files and partitions are built aside on the same filesystem and renamed
-into place, so readers see the old version or the new one, never a mix. Writers of the same
-thing are serialised by a lock file.
+Every write is atomic: files are written aside and renamed into place; a lake table's day is
+replaced in one catalog commit. Readers see the old version or the new one, never a mix.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import errno
 import fcntl
 import hashlib
 import json
@@ -32,15 +28,18 @@ import stat
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
+
+import pyarrow.fs as pafs
 
 from etl.config import Settings
 from etl.errors import ArchiveError, NotLoadedError
+from etl.storage.lake import Lake
 
 TRACE = "trace"
 QUARANTINE = "quarantine"
-LOAD_MANIFEST = "_load.json"
+LOADS = "loads"
 LANDING_SUFFIXES = (".csv", ".csv.gz", ".log", ".log.gz")
 
 
@@ -54,7 +53,7 @@ def sha256_file(path: Path) -> str:
 
 @dataclass(frozen=True)
 class StagedDay:
-    """Folders to build one day's partitions in, before `Storage.publish_day` swaps them in."""
+    """Local folders to build one day's table files in, before `Storage.commit_load` commits them."""
 
     trace: Path
     quarantine: Path
@@ -66,9 +65,8 @@ class Storage:
         self.settings = settings
         self.root = settings.home
         self.landing = settings.landing or self.root / "landing"
-        self.lake = self.root / "lake"
-        self.warehouse = self.root / "warehouse.duckdb"  # the writers' file (one writer at a time)
-        self.warehouse_snapshot = self.root / "warehouse.snapshot.duckdb"  # what readers open
+        self.lake = Lake(settings.catalog or f"sqlite:///{self.root / 'catalog.db'}",
+                         (self.root / "lake").as_uri(), pafs.LocalFileSystem())
         self.archive = ArchiveStore(self.root / "archive", self)
 
     # -- keys ------------------------------------------------------------------------------
@@ -132,46 +130,38 @@ class Storage:
         return {day for day in days if self.landing_files(day)}
 
     # -- lake ------------------------------------------------------------------------------
-    def partition(self, dataset: str, day: date) -> Path:
-        return self.lake / dataset / f"date={day.isoformat()}"
-
-    def trace_files(self, day: date) -> list[str]:
-        """The Parquet files of a day's trace partition, for DuckDB to scan."""
-        return [str(p) for p in sorted(self.partition(TRACE, day).glob("*.parquet"))]
-
-    def is_loaded(self, day: date) -> bool:
-        return (self.partition(TRACE, day) / LOAD_MANIFEST).exists()
+    def load_manifests(self, start: date | None = None, end: date | None = None) -> dict[date, dict]:
+        """What each loaded day's load recorded (its row of the loads table), by day."""
+        rows = self.lake.read(LOADS, start, end).to_pylist()
+        return {row["date"]: _manifest(row) for row in rows}
 
     def read_load_manifest(self, day: date) -> dict:
-        path = self.partition(TRACE, day) / LOAD_MANIFEST
-        if not path.exists():
-            raise NotLoadedError(f"day {day} is not loaded: {path} is missing; run ingest for {day} first")
-        return json.loads(path.read_text(encoding="utf-8"))
+        manifest = self.load_manifests(day, day).get(day)
+        if manifest is None:
+            raise NotLoadedError(f"day {day} is not loaded; run ingest for {day} first")
+        return manifest
+
+    def is_loaded(self, day: date) -> bool:
+        return bool(self.load_manifests(day, day))
 
     def lake_days(self) -> list[date]:
-        """The days with a trace partition (a load manifest), in order."""
-        days = []
-        for path in (self.lake / TRACE).glob("date=*"):
-            try:
-                day = date.fromisoformat(path.name.removeprefix("date="))
-            except ValueError:
-                continue
-            if self.is_loaded(day):
-                days.append(day)
-        return sorted(days)
+        """The days that have a load recorded, in order."""
+        return self.lake.days(LOADS)
 
-    def quarantine_load_id(self, day: date) -> str | None:
-        """The load id the day's quarantine partition was written by (None: none, or from before load ids)."""
-        path = self.partition(QUARANTINE, day) / LOAD_MANIFEST
-        return json.loads(path.read_text(encoding="utf-8")).get("load_id") if path.exists() else None
+    def load_ids(self, table: str, start: date | None = None, end: date | None = None) -> dict[date, set[str]]:
+        """The loads whose rows a table holds, by day (more than one: a mix, which a commit never makes)."""
+        rows = self.lake.read(table, start, end, columns=["date", "load_id"])
+        found: dict[date, set[str]] = {}
+        for day, load_id in zip(rows["date"].to_pylist(), rows["load_id"].to_pylist(), strict=True):
+            found.setdefault(day, set()).add(load_id)
+        return found
 
-    def partition_fingerprint(self, day: date) -> dict:
+    def partition_fingerprint(self, day: date, manifest: dict | None = None) -> dict:
         """What a report over a day was computed from: the exports its load read (a hash of their
         names and SHA-256) and the rows it loaded. Reloading the same exports gives the same
         fingerprint (the Parquet bytes need not be the same: row order is not part of the lake)."""
-        if not self.is_loaded(day):
+        if manifest is None:
             return {"date": day.isoformat(), "missing": True}
-        manifest = self.read_load_manifest(day)
         digest = hashlib.sha256()
         for source in sorted(manifest["sources"], key=lambda s: s["file"]):
             digest.update(source["file"].encode() + b"\0" + source["sha256"].encode() + b"\n")
@@ -183,22 +173,25 @@ class Storage:
         files = self.landing_files(day)
         if not files:
             return "missing"
-        if not self.is_loaded(day):
+        manifest = self.load_manifests(day, day).get(day)
+        if manifest is None:
             return "new"
-        loaded = {(s["file"], s["sha256"]) for s in self.read_load_manifest(day)["sources"]}
+        loaded = {(s["file"], s["sha256"]) for s in manifest["sources"]}
         return "same" if loaded == {(f.name, sha256_file(f)) for f in files} else "changed"
 
     def fingerprints(self, start: date, end: date) -> list[dict]:
-        return [self.partition_fingerprint(start + timedelta(days=i)) for i in range((end - start).days + 1)]
+        manifests = self.load_manifests(start, end)
+        days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+        return [self.partition_fingerprint(day, manifests.get(day)) for day in days]
 
     @contextlib.contextmanager
     def staged_day(self) -> Iterator[StagedDay]:
-        """Empty folders for a day's partitions and DuckDB's spill files, removed afterwards.
+        """Empty local folders for a day's table files and DuckDB's spill files, removed afterwards.
 
         A staging folder `<id>` is in use while its lock file `<id>.lock` beside it is locked; the
         lock is taken before the folder exists and the folder removed before the lock, so a folder
         whose lock nobody holds (or that has none) was left by a crashed load: the next load removes it."""
-        root = self.lake / ".staging"
+        root = self.root / ".staging"
         root.mkdir(parents=True, exist_ok=True)
         name, held = _locked_name(root)
         with held:
@@ -213,29 +206,14 @@ class Storage:
                 shutil.rmtree(staging, ignore_errors=True)
                 (root / f"{name}.lock").unlink(missing_ok=True)
 
-    def publish_day(self, day: date, staged: StagedDay, load_manifest: dict) -> None:
-        """Swap the staged partitions in, each whole; the trace partition, which holds the load
-        manifest, goes last, so a day counts as loaded only once both are in place. Both carry the
-        manifest, so that a crash between the two swaps shows as partitions of different loads."""
-        data = (json.dumps(load_manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
-        write_bytes_atomic(staged.trace / LOAD_MANIFEST, data)
-        write_bytes_atomic(staged.quarantine / LOAD_MANIFEST, data)
-        _publish_dir(staged.quarantine, self.partition(QUARANTINE, day))
-        _publish_dir(staged.trace, self.partition(TRACE, day))
-
-    # -- warehouse -------------------------------------------------------------------------
-    def publish_warehouse_snapshot(self) -> None:
-        """Copy the (closed, checkpointed) warehouse to the file readers open, replacing it in one
-        rename: a report never holds the writers' file, so it can neither block a load nor be
-        refused by one, and a reader that has the old snapshot open goes on reading it whole."""
-        tmp = self.warehouse_snapshot.with_name(f".{self.warehouse_snapshot.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            shutil.copyfile(self.warehouse, tmp)
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.warehouse_snapshot)
-        finally:
-            tmp.unlink(missing_ok=True)
+    def commit_load(self, day: date, staged: StagedDay, manifest: dict) -> None:
+        """Commit a day's load: its quarantine, its trace records, then its row of the loads table,
+        each replacing the day in one commit. The day counts as loaded once its loads row is in;
+        all three carry the load id, so a crash between the commits shows as a mix of loads."""
+        properties = {"mailflow.load_id": manifest["load_id"]}
+        self.lake.replace_day(QUARANTINE, day, sorted(staged.quarantine.glob("*.parquet")), properties)
+        self.lake.replace_day(TRACE, day, sorted(staged.trace.glob("*.parquet")), properties)
+        self.lake.replace_day(LOADS, day, _loads_row(day, manifest), properties)
 
     # -- locking ---------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -444,50 +422,22 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _publish_dir(staged: Path, target: Path) -> None:
-    """Make the staged directory the target directory, replacing it whole."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _fsync_tree(staged)
-    if target.exists():
-        _exchange(staged, target)  # staged now holds the old partition
-        shutil.rmtree(staged)
-    else:
-        os.rename(staged, target)
-    _fsync_dir(target.parent)
+MANIFEST_JSON = ("quarantine_reasons", "warnings", "sources")  # kept as JSON text in the loads table
 
 
-_AT_FDCWD = -100
-_RENAME_EXCHANGE = 2
-_libc = ctypes.CDLL(None, use_errno=True)
+def _loads_row(day: date, manifest: dict):
+    """A load manifest as its row of the loads table."""
+    import pyarrow as pa
+
+    from etl.storage.lake import table_schema
+
+    row = {**{k: manifest[k] for k in table_schema(LOADS).names if k in manifest}, "date": day,
+           "loaded_at": datetime.fromisoformat(manifest["loaded_at"])}
+    row.update({k: json.dumps(manifest[k], sort_keys=True) for k in MANIFEST_JSON})
+    return pa.Table.from_pylist([row], schema=table_schema(LOADS))
 
 
-def _exchange(a: Path, b: Path) -> None:
-    """Swap two directories in one atomic step (Linux renameat2), else as close as we can."""
-    renameat2 = getattr(_libc, "renameat2", None)
-    if renameat2 is not None:
-        if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
-            return
-        err = ctypes.get_errno()
-        if err not in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-            raise OSError(err, f"cannot swap {a} and {b}: {os.strerror(err)}")
-    # Fallback: two renames; a crash between them leaves the old copy in `aside`.
-    aside = a.with_name(a.name + ".old")
-    os.rename(b, aside)
-    os.rename(a, b)
-    os.rename(aside, a)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_tree(path: Path) -> None:
-    for child in path.iterdir():
-        if child.is_file():
-            with open(child, "rb") as fh:
-                os.fsync(fh.fileno())
-    _fsync_dir(path)
+def _manifest(row: dict) -> dict:
+    """A row of the loads table as the load manifest it records."""
+    return {**row, "date": row["date"].isoformat(), "loaded_at": row["loaded_at"].isoformat(timespec="seconds"),
+            **{k: json.loads(row[k]) for k in MANIFEST_JSON}}
