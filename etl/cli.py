@@ -5,7 +5,9 @@
     aggregate   rebuild one day of warehouse aggregates from the lake
     check       the data-quality gate for one loaded day
     report      the mail flow & TLS report for a window; --archive, --send
-    archive     list | show | verify | repair the auditors' archive
+    archive     list | show | verify | reproduce | repair the auditors' archive
+    quarantine  the records a day's load refused
+    lake        expire: old table snapshots and the files only they referenced
     status      days loaded, missing, changed; reports gone stale
     backfill    load a range of days, then re-issue the weeks touched
     bench       benchmarks (ingest against DuckDB's plain copy; Postfix logs; hostile input)
@@ -213,6 +215,23 @@ def cmd_archive_verify(args) -> int:
     return 0
 
 
+def cmd_archive_reproduce(args) -> int:
+    from etl.pipeline import reproduce_report
+
+    result = reproduce_report(settings(), args.report_id, args.rev)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        tables = ", ".join(f"{name}@{snapshot}" for name, snapshot in sorted(result["tables"].items()))
+        print(f"{result['report_id']} r{result['revision']}: recomputed from {tables}")
+        verdict = "matches" if result["matches"] else "DIFFERS from"
+        print(f"content sha256 {result['content_sha256']} {verdict} the archived {result['archived_content_sha256']}"
+              + ("; report.json is byte-identical" if result["report_json_identical"] else ""))
+        if not result["matches"]:
+            print(f"differs in: {', '.join(result['differences'])}")
+    return 0 if result["matches"] else 1
+
+
 def cmd_archive_repair(args) -> int:
     from etl.delivery.archive import Archive
     from etl.storage import Storage
@@ -225,6 +244,36 @@ def cmd_archive_repair(args) -> int:
     return 0
 
 
+def cmd_lake_expire(args) -> int:
+    from etl.ops.maintenance import expire_snapshots
+
+    done = expire_snapshots(settings(), args.keep_days, datetime.now(UTC))
+    if args.json:
+        print(json.dumps(done, indent=2))
+        return 0
+    for table, counts in done.items():
+        print(f"{table:<26} {counts['snapshots_expired']:>6} snapshots expired "
+              f"{counts['files_deleted']:>6} files deleted")
+    return 0
+
+
+def cmd_quarantine(args) -> int:
+    import csv
+
+    from etl.report.csv_views import neutralise
+    from etl.storage import QUARANTINE, Storage
+
+    rows = Storage(settings()).lake.read(QUARANTINE, args.date, args.date).sort_by(
+        [("source_file", "ascending"), ("source_line", "ascending")]).to_pylist()
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["source_file", "source_line", "reason", "raw"])
+    for row in rows[:args.limit] if args.limit else rows:
+        # the raw text is the export's, as read: neutralised like every CSV we write
+        writer.writerow([neutralise(row["source_file"]), row["source_line"], row["reason"], neutralise(row["raw"])])
+    print(f"{len(rows)} record{'s' if len(rows) != 1 else ''} quarantined on {args.date}", file=sys.stderr)
+    return 0
+
+
 def cmd_status(args) -> int:
     from etl.ops.status import status
     from etl.shares import format_pct
@@ -233,6 +282,8 @@ def cmd_status(args) -> int:
     if args.json:
         print(json.dumps(state, indent=2, default=str))
         return 0
+    if args.date:
+        return _print_load(state, args.date.isoformat())
     print(f"{'date':<12}{'read':>10}{'loaded':>10}{'quarantined':>13}{'share':>8}{'duplicates':>12}{'messages':>10}")
     for d in state["days"]:
         print(f"{d['date']:<12}{d['rows_read']:>10}{d['rows_loaded']:>10}{d['rows_quarantined']:>13}"
@@ -247,6 +298,25 @@ def cmd_status(args) -> int:
               f"--to {d['date']}`)")
     for r in state["stale_reports"]:
         print(f"stale     {r['report_id']} r{r['revision']}  (inputs changed: {', '.join(r['changed_days'])})")
+    return 0
+
+
+def _print_load(state: dict, day: str) -> int:
+    """One day's load record: its counts, reasons, warnings and the exports it read."""
+    (found,) = [d for d in state["days"] if d["date"] == day] or [None]
+    if found is None or found["load"] is None:
+        raise MailflowError(f"{day} is not loaded")
+    load = found["load"]
+    print(f"{day}  load {load['load_id']} at {load['loaded_at']}: read {found['rows_read']}, loaded "
+          f"{found['rows_loaded']}, quarantined {found['rows_quarantined']}, duplicates removed "
+          f"{found['duplicates_removed']}, messages {found['messages']}")
+    for reason, rows in load["quarantine_reasons"].items():
+        print(f"  quarantined {reason}: {rows}")
+    for warning, rows in load["warnings"].items():
+        print(f"  warning {warning}: {rows}")
+    for source in load["sources"]:
+        print(f"  source {source['file']}  sha256 {source['sha256']}  {source['bytes']} bytes, "
+              f"{source['records']} records")
     return 0
 
 
@@ -373,13 +443,34 @@ def build_parser() -> argparse.ArgumentParser:
     archive_verify = _command(archive_commands, "verify", cmd_archive_verify,
                               "re-hash every file and the index chain", f"{PROG} archive verify")
     archive_verify.add_argument("report_id", nargs="?", help="only this report (the chain is always checked)")
+    archive_reproduce = _command(archive_commands, "reproduce", cmd_archive_reproduce,
+                                 "recompute a revision from the lake snapshots it was read from and compare",
+                                 f"{PROG} archive reproduce 2026-W47 --rev 1")
+    archive_reproduce.add_argument("report_id", help="e.g. 2026-W47, or adhoc/2026-11-10_2026-11-12")
+    archive_reproduce.add_argument("--rev", type=_positive, help="revision number (default: the latest)")
+    archive_reproduce.add_argument("--json", action="store_true")
     _command(archive_commands, "repair", cmd_archive_repair,
              "finish what a crashed writer left half done (a revision without its index line, a receipt "
              "without its sent line, the index's end not anchored)", f"{PROG} archive repair")
 
+    quarantine = _command(commands, "quarantine", cmd_quarantine,
+                          "the records a day's load refused, with file, line, reason and text (CSV)",
+                          f"{PROG} quarantine --date 2026-11-09 --limit 20")
+    quarantine.add_argument("--date", type=_day, required=True)
+    quarantine.add_argument("--limit", type=_positive, help="at most this many records")
+
+    lake = commands.add_parser("lake", help="the lake's tables: maintenance", description="the lake's tables")
+    lake_commands = lake.add_subparsers(dest="lake_command", required=True, metavar="COMMAND")
+    lake_expire = _command(lake_commands, "expire", cmd_lake_expire,
+                           "expire old table snapshots and delete the files only they referenced (the "
+                           "snapshots archived reports were read from are kept)", f"{PROG} lake expire --keep-days 30")
+    lake_expire.add_argument("--keep-days", type=int, default=30, help="keep snapshots younger than this (30)")
+    lake_expire.add_argument("--json", action="store_true")
+
     status = _command(commands, "status", cmd_status, "days loaded, missing, changed; reports gone stale",
                       f"{PROG} status --json")
     status.add_argument("--json", action="store_true")
+    status.add_argument("--date", type=_day, help="one day's load record: counts, reasons, warnings, exports")
 
     backfill = _command(commands, "backfill", cmd_backfill,
                         "load a range of days, then re-issue the weeks touched",

@@ -1,7 +1,9 @@
 """The pipeline: every step of the daily load and of the report, and the two chains of them.
 
-    load_day      ingest -> aggregate -> quality gate
-    issue_report  plan -> views -> model -> publish (render, archive) -> send
+    load_day          ingest -> aggregate -> quality gate
+    issue_report      plan -> views -> model -> publish (render, archive) -> send
+    reproduce_report  an archived revision's views and model again, from the table snapshots it was
+                      read from: the proof that its figures came from the data
 
 The DAG tasks call the steps one by one (one task each, so Airflow retries and shows them one
 by one); the CLI and backfill call the chains. Either way the same functions run in the same
@@ -19,7 +21,8 @@ from pathlib import Path
 from etl.config import Settings
 from etl.delivery.archive import Archive, Revision
 from etl.delivery.mail import SmtpSettings
-from etl.delivery.publish import archive_report, send_revision
+from etl.delivery.publish import archive_report, content_sha256, send_revision
+from etl.errors import ArchiveError
 from etl.load.ingest import LoadResult, ingest_day
 from etl.load.quality import check_day
 from etl.load.warehouse import rebuild_day
@@ -148,3 +151,28 @@ def issue_report(settings: Settings, request: ReportRequest, *, now: datetime, a
         if send:
             receipt = send_report(settings, revision.report_id, revision.number, smtp)
     return IssuedReport(json.loads(storage.read_bytes(report_key)), outputs, revision, receipt)
+
+
+def reproduce_report(settings: Settings, report_id: str, number: int | None = None) -> dict:
+    """Compute an archived revision again from the lake table snapshots its manifest records (Iceberg
+    time travel), with its window, filters, thresholds and generation time, and compare what it says
+    with what was archived."""
+    storage = Storage(settings)
+    archive = Archive(storage)
+    revision = archive.revision(report_id, number)
+    manifest = archive.manifest(revision)
+    if not manifest.get("tables"):
+        raise ArchiveError(f"{revision.report_id} r{revision.number} was archived before reports recorded the "
+                           "table snapshots they read; it cannot be reproduced")
+    archived: Report = json.loads(archive.read(revision, REPORT_FILE))
+    request = request_of(archived)
+    saved = query_views(storage, request, manifest["tables"])
+    report = build_report(start=request.start, end=request.end, connector=request.connector,
+                          direction=request.direction, thresholds=Thresholds(**manifest["thresholds"]),
+                          generated_at=datetime.fromisoformat(manifest["generated_at"]), **saved["views"])
+    said = content_sha256(report)
+    return {"report_id": revision.report_id, "revision": revision.number, "tables": manifest["tables"],
+            "content_sha256": said, "archived_content_sha256": manifest["content_sha256"],
+            "matches": said == manifest["content_sha256"],
+            "report_json_identical": to_json(report) == archive.read(revision, REPORT_FILE),
+            "differences": sorted(k for k in report.keys() | archived.keys() if report.get(k) != archived.get(k))}

@@ -6,9 +6,10 @@ import json
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
-from tests.conftest import HEADER, csv_bytes, row
+from tests.conftest import HEADER, csv_bytes, row, storage_at
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -38,7 +39,7 @@ def test_a_bad_file_is_one_line_and_a_nonzero_exit(tmp_path):
     done = etl("ingest", "--date", "2026-11-09", path, home=tmp_path / "home")
     assert done.returncode == 2
     assert done.stderr == "error: trace_2026-11-09.csv: missing required column 'Direction' (or Directionality)\n"
-    assert not (tmp_path / "home" / "lake" / "trace").exists()
+    assert not storage_at(tmp_path / "home").is_loaded(date(2026, 11, 9))
 
 
 def test_usage_errors_are_reported_by_argparse(tmp_path):
@@ -92,7 +93,7 @@ def test_every_command_has_help_with_an_example(tmp_path):
 
     commands = build_parser()._subparsers._group_actions[0].choices
     for name in commands:
-        args = ["archive", "list"] if name == "archive" else [name]
+        args = {"archive": ["archive", "list"], "lake": ["lake", "expire"]}.get(name, [name])
         done = subprocess.run([sys.executable, "-m", "etl", *args, "--help"], capture_output=True, text=True,
                               timeout=60)
         assert done.returncode == 0 and "example:\n  mailflow " in done.stdout, name
@@ -137,7 +138,7 @@ def test_input_that_is_not_text_is_one_line_and_exit_2(tmp_path):
             assert done.returncode == 2 and done.stderr.count("\n") == 1, (name, source, done.stderr)
             if source == "auto":
                 assert done.stderr.startswith(f"error: {name}: {messages[name]}")
-    assert not (tmp_path / "home" / "lake" / "trace").exists()
+    assert not storage_at(tmp_path / "home").is_loaded(date(2026, 11, 9))
 
 
 def test_a_symlink_loop_as_the_landing_folder_is_one_line(tmp_path):

@@ -75,9 +75,9 @@ def test_etl_never_imports_airflow():
 
 
 def test_only_storage_names_the_places_where_data_lives():
-    # a command named `archive` and the receipt value "outbox" are words, not locations
+    # commands named `archive`, `lake`, `quarantine` and the receipt value "outbox" are words, not locations
     places = re.compile(r"""catalog\.db|["'](lake|landing|reports|archive|outbox|quarantine|trace|loads)["']""")
     named = [f"{path.relative_to(REPO)}:{n}" for path in PACKAGE.rglob("*.py") if "storage" not in path.parts
              for n, line in enumerate(path.read_text().splitlines(), 1) if places.search(line)
-             and "add_parser" not in line and "delivered_to" not in line]
+             and "add_parser" not in line and "_command(" not in line and "delivered_to" not in line]
     assert named == []

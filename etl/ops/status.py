@@ -25,7 +25,9 @@ def status(settings: Settings, *, check_inputs: bool = True) -> dict:
     days whose exports changed since they were loaded; days whose lake and warehouse are not from
     the same load; reports whose inputs changed since archived."""
     storage = Storage(settings)
-    days = loaded_days(storage)
+    manifests = storage.load_manifests()
+    # each day's load as it was recorded with its commit: when, by which load, from which exports
+    days = [{**d, "load": _load_record(manifests.get(d["date"]))} for d in loaded_days(storage)]
     loaded = {date.fromisoformat(str(d["date"])) for d in days}
     landing_days = storage.landing_days()
     span = sorted(loaded | landing_days)
@@ -55,3 +57,10 @@ def stale_reports(storage: Storage) -> list[dict]:
         if changed:
             stale.append({"report_id": revision.report_id, "revision": revision.number, "changed_days": changed})
     return stale
+
+
+def _load_record(manifest: dict | None) -> dict | None:
+    if manifest is None:
+        return None
+    keys = ("load_id", "loaded_at", "quarantine_reasons", "warnings", "sources")
+    return {k: manifest[k] for k in keys}

@@ -61,12 +61,13 @@ def open_window(storage: Storage, start: date, end: date, snapshots: dict[str, i
                       f"short); run `mailflow backfill --from {mixed[0]} --to {mixed[-1]}`")
 
 
-def query_views(storage: Storage, request: ReportRequest) -> dict:
-    """The rows of every report view for the request's window and filters (dates as ISO text)."""
+def query_views(storage: Storage, request: ReportRequest, snapshots: dict[str, int | None] | None = None) -> dict:
+    """The rows of every report view for the request's window and filters (dates as ISO text), read
+    from the aggregate tables' current snapshots, or from `snapshots` (time travel: a reproduction)."""
     window = {"start": request.start, "end": request.end}
     filters = {**window, "connector": request.connector, "direction": request.direction,
                "directions": list(REPORTED_DIRECTIONS)}
-    con, snapshots = open_window(storage, request.start, request.end)
+    con, snapshots = open_window(storage, request.start, request.end, snapshots)
     try:
         _require_a_loaded_day(_rows(con, "report_days", window), request)
         views = {

@@ -23,7 +23,7 @@ import shutil
 import uuid
 import warnings
 from collections.abc import Iterable
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from urllib.parse import urlparse
@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 
 from etl import sql
 from etl.duck import connect
-from etl.errors import ConcurrentWriteError
+from etl.errors import ConcurrentWriteError, StorageError
 
 NAMESPACE = "mailflow"
 KEEP_TAG = "archived-"  # tags of the snapshots archived reports were read from
@@ -47,6 +47,9 @@ TABLE_PROPERTIES = {
     "commit.retry.min-wait-ms": "50",
     "commit.retry.max-wait-ms": "5000",
     "commit.retry.total-timeout-ms": "600000",
+    # each commit writes a new metadata file; the older ones go, past this many
+    "write.metadata.delete-after-commit.enabled": "true",
+    "write.metadata.previous-versions-max": "100",
 }
 
 
@@ -195,6 +198,44 @@ class Lake:
                 except CommitFailedException:
                     continue  # another commit came first: look again
 
+    def expire(self, older_than: datetime, grace: timedelta = timedelta(days=1)) -> dict[str, dict[str, int]]:
+        """Expire every table's snapshots older than `older_than`, except the current one and the
+        tagged ones (what archived reports were read from), then delete the files no remaining
+        snapshot references: data files replaced by later loads, and the manifests of expired
+        snapshots. A file younger than `grace` is kept whatever it is: it may belong to a load
+        that placed it and has not committed yet."""
+        done = {}
+        for name in TABLES:
+            table = self.table(name, create=False)
+            if table is None:
+                continue
+            before = len(table.metadata.snapshots)
+            table.maintenance.expire_snapshots().older_than(older_than).commit()
+            table = self.table(name)
+            done[name] = {"snapshots_expired": before - len(table.metadata.snapshots),
+                          "files_deleted": self._delete_unreferenced(table, grace)}
+        return done
+
+    def _delete_unreferenced(self, table, grace: timedelta) -> int:
+        referenced = set()
+        for snapshot in table.metadata.snapshots:
+            referenced.add(self._path(snapshot.manifest_list))
+            for manifest in snapshot.manifests(table.io):
+                referenced.add(self._path(manifest.manifest_path))
+                referenced.update(self._path(entry.data_file.file_path)
+                                  for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True))
+        cutoff = datetime.now(UTC) - grace
+        location = self._path(table.location())
+        deleted = 0
+        for folder, suffix in (("data", ".parquet"), ("metadata", ".avro")):
+            selector = pafs.FileSelector(f"{location}/{folder}", recursive=True, allow_not_found=True)
+            for info in self.filesystem.get_file_info(selector):
+                if (info.type == pafs.FileType.File and info.path.endswith(suffix) and info.path not in referenced
+                        and info.mtime is not None and info.mtime.astimezone(UTC) < cutoff):
+                    self.filesystem.delete_file(info.path)
+                    deleted += 1
+        return deleted
+
     # -- reading ---------------------------------------------------------------------------
     def dataset(self, name: str, start: date | None = None, end: date | None = None, *,
                 snapshot_id: int | None = None, columns: list[str] | None = None) -> pa.dataset.Dataset:
@@ -211,6 +252,8 @@ class Lake:
             condition = And(condition, GreaterThanOrEqual("date", start.isoformat()))
         if end is not None:
             condition = And(condition, LessThanOrEqual("date", end.isoformat()))
+        if snapshot_id is not None and table.snapshot_by_id(snapshot_id) is None:
+            raise StorageError(f"snapshot {snapshot_id} of the lake table {name} no longer exists (expired)")
         tasks = list(table.scan(row_filter=condition, snapshot_id=snapshot_id).plan_files())
         if any(task.delete_files for task in tasks):  # we only ever drop whole files
             raise RuntimeError(f"lake table {name} has row-level deletes, which this reader does not apply")

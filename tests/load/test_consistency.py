@@ -40,6 +40,10 @@ def test_a_load_records_one_id_in_the_lake_and_the_warehouse(loaded):
     assert storage.load_ids(QUARANTINE)[MON] == storage.load_ids(TRACE)[MON] == {load_id}
     assert inconsistent_days(loaded) == {}
     assert status(loaded)["inconsistent"] == []
+    # the load's record, kept with its commit, is what status shows
+    (monday, _) = status(loaded)["days"]
+    assert monday["load"]["load_id"] == load_id and monday["load"]["sources"][0]["file"] == "trace_2026-11-09.csv"
+    assert len(monday["load"]["sources"][0]["sha256"]) == 64 and monday["load"]["quarantine_reasons"]
 
 
 def test_a_crash_between_the_lake_and_the_warehouse_is_visible_and_backfill_mends_it(loaded):
