@@ -121,20 +121,23 @@ def cmd_report(args) -> int:
     from etl.pipeline import issue_report
     from etl.report.render import OUTPUT_NAMES, parse_formats
     from etl.report.request import ReportRequest
-    from etl.storage import write_bytes_atomic
+    from etl.storage import Storage, write_bytes_atomic
 
     formats = parse_formats(args.format)
     now = datetime.now(UTC)  # the command line's one clock: the default window and generated_at
     request = ReportRequest.resolve(today=now.date(), start=args.start, end=args.end, connector=args.connector,
                                     direction=args.direction)
-    issued = issue_report(settings(), request, now=now, archive=args.archive, send=args.send, reason=args.reason)
+    config = settings()
+    issued = issue_report(config, request, now=now, archive=args.archive, send=args.send, reason=args.reason)
+    storage = Storage(config)
     for fmt in formats:
-        path = issued.outputs[OUTPUT_NAMES[fmt]]
-        if args.out is not None:
-            args.out.mkdir(parents=True, exist_ok=True)
-            write_bytes_atomic(args.out / path.name, path.read_bytes())
-            path = args.out / path.name
-        print(path)
+        key = issued.outputs[OUTPUT_NAMES[fmt]]
+        if args.out is None:
+            print(storage.where(key))
+            continue
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(args.out / OUTPUT_NAMES[fmt], storage.read_bytes(key))
+        print(args.out / OUTPUT_NAMES[fmt])
     print(f"{issued.report['title']} {request.start} to {request.end}: {issued.report['headline']}", file=sys.stderr)
     if issued.revision is not None:
         print(f"archived {issued.revision.report_id} r{issued.revision.number}: {issued.revision.path}",

@@ -21,6 +21,11 @@ def _path(name: str, value: str) -> Path:
         raise ConfigError(f"{name}={value!r} cannot be used: {exc}") from None
 
 
+def _location(name: str, value: str) -> str:
+    """A configured folder (made absolute) or URL (kept as it is)."""
+    return value.rstrip("/") if "://" in value else str(_path(name, value))
+
+
 def _float(name: str, default: float) -> float:
     raw = os.environ.get(name)
     if raw is None or raw == "":
@@ -33,8 +38,8 @@ def _float(name: str, default: float) -> float:
 
 @dataclass(frozen=True)
 class Settings:
-    home: Path
-    landing: Path | None  # MAILFLOW_LANDING; None: the storage's own landing folder
+    home: Path  # this machine's working folder (staging; the embedded catalog)
+    landing: str | None  # MAILFLOW_LANDING, a folder or URL; None: the storage's own landing folder
     max_quarantined_pct: float
     memory_limit: str
     no_tls_pct: float
@@ -44,6 +49,7 @@ class Settings:
     postfix_tls_logging: bool = True
     log_timezone: str = "UTC"
     catalog: str | None = None  # MAILFLOW_CATALOG; None: the SQLite file in MAILFLOW_HOME
+    storage: str | None = None  # MAILFLOW_STORAGE, a folder or s3://bucket/prefix; None: MAILFLOW_HOME
 
 
 def settings() -> Settings:
@@ -51,7 +57,7 @@ def settings() -> Settings:
     landing = os.environ.get("MAILFLOW_LANDING")
     return Settings(
         home=home,
-        landing=_path("MAILFLOW_LANDING", landing) if landing else None,
+        landing=_location("MAILFLOW_LANDING", landing) if landing else None,
         # data-quality gate: the daily run fails above this share of quarantined rows
         max_quarantined_pct=_float("MAILFLOW_MAX_QUARANTINED_PCT", 1.0),
         # DuckDB spills to disk beyond this, which keeps ingest memory flat
@@ -69,6 +75,8 @@ def settings() -> Settings:
         log_timezone=os.environ.get("MAILFLOW_LOG_TIMEZONE") or "UTC",
         # the lake's Iceberg catalog: a SQLAlchemy URL (postgresql+psycopg://... when distributed)
         catalog=os.environ.get("MAILFLOW_CATALOG") or None,
+        # where the landing folder, the lake, the reports, the archive and the outbox live
+        storage=_location("MAILFLOW_STORAGE", storage) if (storage := os.environ.get("MAILFLOW_STORAGE")) else None,
     )
 
 

@@ -42,12 +42,14 @@ REPORT_FILE = "report.json"
 
 def ingest(settings: Settings, day: date, files: list[Path] | None = None,
            options: SourceOptions | None = None) -> LoadResult:
-    """The day's exports (default: the landing folder's) -> the day's lake partitions."""
+    """The day's exports (default: the landing folder's) -> the day's lake tables."""
+    Storage(settings).check()
     return ingest_day(settings, day, files, options)
 
 
 def aggregate(settings: Settings, day: date) -> dict:
-    """The day's lake partition -> the day's warehouse rows, reconciled."""
+    """The day's lake rows -> the day's warehouse rows, reconciled."""
+    Storage(settings).check()
     return rebuild_day(settings, day)
 
 
@@ -76,7 +78,9 @@ def load_day(settings: Settings, day: date, files: list[Path] | None = None,
 
 def plan_report(settings: Settings, request: ReportRequest) -> dict:
     """Which days of the request's window are loaded (missing days are marked, not fatal)."""
-    return {"request": request.to_json(), **completeness(Storage(settings), request)}
+    storage = Storage(settings)
+    storage.check()
+    return {"request": request.to_json(), **completeness(storage, request)}
 
 
 def report_views(settings: Settings, request: ReportRequest) -> str:
@@ -132,7 +136,7 @@ def request_of(report: Report) -> ReportRequest:
 @dataclass(frozen=True)
 class IssuedReport:
     report: Report
-    outputs: dict[str, Path]  # file name -> where it is
+    outputs: dict[str, str]  # file name -> its key in the storage
     revision: Revision | None
     receipt: dict | None
 
@@ -144,7 +148,7 @@ def issue_report(settings: Settings, request: ReportRequest, *, now: datetime, a
     smtp = smtp or SmtpSettings.from_env()
     report_key = report_model(settings, report_views(settings, request), now)
     published = publish_report(settings, report_key, archive=archive or send, smtp=smtp, reason=reason, now=now)
-    outputs = {name: storage.path(key) for name, key in {**published["outputs"], REPORT_FILE: report_key}.items()}
+    outputs = {**published["outputs"], REPORT_FILE: report_key}
     revision = receipt = None
     if published["archived"]:
         revision = Archive(storage).revision(published["archived"]["report_id"], published["archived"]["revision"])

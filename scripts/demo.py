@@ -94,7 +94,7 @@ def main(start: date, days: int) -> None:
     print()
     print(f"lake:      {storage.lake.warehouse} (Iceberg tables, catalog {storage.lake.catalog_uri}; "
           f"{len(storage.lake_days())} days loaded)")
-    print(f"report:    {storage.path(storage.report_key(week, 'report.html'))} (and email.html, report.txt, "
+    print(f"report:    {storage.where(storage.report_key(week, 'report.html'))} (and email.html, report.txt, "
           "report.json, the view CSVs)")
     print(f"archive:   {storage.archive.root} ({latest['report_id']} r{latest['revision']}: {latest['reason']})")
     stages.total()

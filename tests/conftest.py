@@ -242,3 +242,15 @@ def smtp_server(certificate):
     yield start
     for controller in started:
         controller.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_store(tmp_path_factory):
+    """A real S3-compatible store (SeaweedFS) on loopback for the whole session."""
+    from tests.servers import seaweedfs
+
+    process, store = seaweedfs.start(tmp_path_factory.mktemp("seaweedfs"))
+    try:
+        yield store
+    finally:
+        seaweedfs.stop(process)

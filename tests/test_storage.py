@@ -61,9 +61,10 @@ def test_a_reader_sees_the_old_day_or_the_new_one_never_a_mix(cfg):
 def test_keys_stay_below_the_storage_root(cfg):
     storage = Storage(cfg)
     key = storage.write_bytes(storage.report_key("2026-11-16_2026-11-22", "views.json"), b"{}")
-    assert storage.read_bytes(key) == b"{}" and storage.path(key).is_relative_to(cfg.home)
-    with pytest.raises(ValueError, match="outside the storage root"):
-        storage.path("../elsewhere")
+    assert storage.read_bytes(key) == b"{}" and Path(storage.where(key)).is_relative_to(cfg.home)
+    for key in ("../elsewhere", "reports/../../elsewhere", "/etc/passwd", ""):
+        with pytest.raises(ValueError, match="outside the storage root"):
+            storage.read_bytes(key)
 
 
 def test_lock_serialises_writers_of_one_key(cfg):

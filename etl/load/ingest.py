@@ -98,21 +98,24 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
 
 def ingest_day(settings: Settings, day: date, files: list[Path] | None = None,
                options: SourceOptions | None = None) -> LoadResult:
-    """Load `files` (default: the day's exports in the landing folder) as the partition for `day`;
-    `options` say what the files are (default: from the settings, format detected per file)."""
+    """Load `files` (default: the day's exports in the landing folder, fetched to this worker when
+    it is an object store) as the lake's day; `options` say what the files are (default: from the
+    settings, format detected per file)."""
     storage = Storage(settings)
-    files = [Path(f) for f in files] if files else storage.landing_files(day)
-    if not files:
+    if files:
+        files = [Path(f) for f in files]
+        for path in files:
+            if not path.is_file():
+                raise ExportError(f"{path}: no such file")
+    elif not storage.landing_files(day):
         raise ExportError(storage.no_export_message(day))
-    for path in files:
-        if not path.is_file():
-            raise ExportError(f"{path}: no such file")
-    names = [p.name for p in files]
-    if len(set(names)) != len(names):
-        raise ExportError(f"two exports share a file name ({', '.join(names)}); provenance would be ambiguous")
 
     load_id = uuid.uuid4().hex  # every table's rows of the day record it: all from one load, or visibly not
     with storage.staged_day() as staged:
+        files = files or storage.fetch_landing(day, staged.exports)
+        names = [p.name for p in files]
+        if len(set(names)) != len(names):
+            raise ExportError(f"two exports share a file name ({', '.join(names)}); provenance would be ambiguous")
         readers = open_readers(files, day, options or SourceOptions.from_settings(settings))
         result = _load_into(staged, settings, day, readers, load_id)
         storage.commit_load(day, staged, {

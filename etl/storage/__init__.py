@@ -34,8 +34,9 @@ from pathlib import Path
 import pyarrow.fs as pafs
 
 from etl.config import Settings
-from etl.errors import ArchiveError, NotLoadedError
+from etl.errors import ArchiveError, ConfigError, NotLoadedError, StorageError
 from etl.storage.lake import Lake
+from etl.storage.objects import describe_failure, iceberg_io_properties, is_local, open_location
 
 TRACE = "trace"
 QUARANTINE = "quarantine"
@@ -58,73 +59,146 @@ class StagedDay:
     trace: Path
     quarantine: Path
     spill: Path
+    exports: Path  # the day's exports, when they had to be fetched from an object store
 
 
 class Storage:
+    """Every location, on the configured storage (`MAILFLOW_STORAGE`: a folder, by default
+    `MAILFLOW_HOME`, or s3://bucket/prefix). `MAILFLOW_HOME` is always this machine's working
+    folder: the staging space of loads and, by default, the embedded catalog."""
+
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.root = settings.home
-        self.landing = settings.landing or self.root / "landing"
+        self.root = settings.home  # local: staging, and the embedded catalog
+        self.location = settings.storage or str(self.root)
+        self.fs, self.base = open_location(self.location)
+        self.landing_location = settings.landing or _join(self.location, "landing")
+        self.landing_fs, self.landing_base = open_location(self.landing_location)
+        # a local landing folder, for those who put exports there (None on an object store)
+        self.landing = Path(self.landing_base) if is_local(self.landing_fs) else None
         self.lake = Lake(settings.catalog or f"sqlite:///{self.root / 'catalog.db'}",
-                         (self.root / "lake").as_uri(), pafs.LocalFileSystem())
-        self.archive = ArchiveStore(self.root / "archive", self)
+                         _as_uri(self.location, "lake"), self.fs, iceberg_io_properties(self.location))
+
+    @property
+    def archive(self) -> ArchiveStore:
+        if not is_local(self.fs):
+            raise ConfigError(f"{self.location}: the archive cannot live on object storage yet; archive reports "
+                              "with MAILFLOW_STORAGE set to a folder")
+        return ArchiveStore(Path(self.base) / "archive", self)
+
+    @property
+    def has_archive(self) -> bool:
+        return is_local(self.fs)
 
     # -- keys ------------------------------------------------------------------------------
-    def path(self, key: str) -> Path:
-        """The local file behind a key."""
-        path = (self.root / key).resolve()
-        if not path.is_relative_to(self.root.resolve()):
+    def _key_path(self, key: str) -> str:
+        parts = key.split("/")
+        if not key or key.startswith("/") or any(part in ("", ".", "..") for part in parts):
             raise ValueError(f"key {key!r} points outside the storage root")
-        return path
+        return f"{self.base}/{key}"
+
+    def where(self, key: str) -> str:
+        """Where a key is, for people: a local path or a URL."""
+        path = self._key_path(key)
+        return path if is_local(self.fs) else f"s3://{path}"
 
     def read_bytes(self, key: str) -> bytes:
-        return self.path(key).read_bytes()
+        try:
+            with self.fs.open_input_stream(self._key_path(key)) as stream:
+                return stream.read()
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise describe_failure(self.where(key), exc) from None
 
     def write_bytes(self, key: str, data: bytes) -> str:
-        path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_bytes_atomic(path, data)
+        """Write a key whole: a reader sees the old object or the new one (aside and renamed on
+        disk; one PUT on an object store)."""
+        path = self._key_path(key)
+        if is_local(self.fs):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomic(Path(path), data)
+            return key
+        try:
+            with self.fs.open_output_stream(path) as stream:
+                stream.write(data)
+        except OSError as exc:
+            raise describe_failure(self.where(key), exc) from None
         return key
 
     def report_key(self, window: str, file_name: str) -> str:
         """Where the latest run of a report window keeps a file: one folder per window and filter."""
         return f"reports/{window}/{file_name}"
 
-    def outbox_write(self, name: str, data: bytes) -> Path:
+    def outbox_write(self, name: str, data: bytes) -> str:
         """A message written instead of sent; returns where it is, for the receipt."""
-        outbox = self.root / "outbox"
-        outbox.mkdir(parents=True, exist_ok=True)
-        path = outbox / name
-        write_bytes_atomic(path, data)
-        return path
+        return self.where(self.write_bytes(f"outbox/{name}", data))
+
+    def check(self) -> None:
+        """Reach the storage and the catalog once, so that a wrong bucket, refused credentials, an
+        endpoint or a catalog database that does not answer is one line naming which, and where."""
+        for location, filesystem, base in ((self.location, self.fs, self.base),
+                                           (self.landing_location, self.landing_fs, self.landing_base)):
+            try:
+                filesystem.get_file_info(base)
+                if not is_local(filesystem):
+                    bucket = base.split("/")[0]
+                    if filesystem.get_file_info(bucket).type == pafs.FileType.NotFound:
+                        raise StorageError(f"{location}: no such bucket {bucket!r}")
+            except OSError as exc:
+                raise describe_failure(location, exc) from None
+        self.lake.check()
 
     # -- landing ---------------------------------------------------------------------------
-    def landing_files(self, day: date) -> list[Path]:
-        """The day's exports in the landing folder: trace_D.csv, trace_D_*.csv.gz, trace_D.log (Postfix)..."""
-        if not self.landing.is_dir():
-            return []
+    def _landing_entries(self) -> list[str]:
+        """The file names in the landing folder (or under the landing prefix)."""
+        selector = pafs.FileSelector(self.landing_base, allow_not_found=True)
+        try:
+            infos = self.landing_fs.get_file_info(selector)
+        except OSError as exc:
+            raise describe_failure(self.landing_location, exc) from None
+        return sorted(info.base_name for info in infos if info.type == pafs.FileType.File)
+
+    def landing_files(self, day: date) -> list[str]:
+        """The names of the day's exports in the landing folder: trace_D.csv, trace_D_*.csv.gz,
+        trace_D.log (Postfix)..."""
         stem = f"trace_{day.isoformat()}"
-        return sorted(
-            p
-            for p in self.landing.iterdir()
-            if p.is_file()
-            and (p.name.startswith(stem + ".") or p.name.startswith(stem + "_"))
-            and p.name.endswith(LANDING_SUFFIXES)
-        )
+        return [name for name in self._landing_entries()
+                if (name.startswith(stem + ".") or name.startswith(stem + "_")) and name.endswith(LANDING_SUFFIXES)]
+
+    def fetch_landing(self, day: date, into: Path) -> list[Path]:
+        """The day's exports as local files: the landing folder's own when it is local, else copied
+        from the object store into `into` (this worker's staging space)."""
+        names = self.landing_files(day)
+        if self.landing is not None:
+            return [self.landing / name for name in names]
+        for name in names:
+            try:
+                with self.landing_fs.open_input_stream(f"{self.landing_base}/{name}") as source, \
+                        open(into / name, "wb") as sink:
+                    shutil.copyfileobj(source, sink, 8 << 20)
+            except OSError as exc:
+                raise describe_failure(f"{self.landing_location}/{name}", exc) from None
+        return [into / name for name in names]
+
+    def _landing_sha256(self, name: str) -> str:
+        digest = hashlib.sha256()
+        with self.landing_fs.open_input_stream(f"{self.landing_base}/{name}") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
 
     def no_export_message(self, day: date) -> str:
         """What to say when day D has no export: where it was looked for, under which names."""
-        return (f"no export for {day} in {self.landing} "
+        return (f"no export for {day} in {self.landing_location} "
                 f"(expected trace_{day}.csv, .csv.gz, .log or .log.gz)")
 
     def landing_days(self) -> set[date]:
         """The days that have an export in the landing folder."""
-        if not self.landing.is_dir():
-            return set()
         days = set()
-        for path in self.landing.iterdir():
+        for name in self._landing_entries():
             try:
-                days.add(date.fromisoformat(path.name.removeprefix("trace_")[:10]))
+                days.add(date.fromisoformat(name.removeprefix("trace_")[:10]))
             except ValueError:
                 continue
         return {day for day in days if self.landing_files(day)}
@@ -177,7 +251,7 @@ class Storage:
         if manifest is None:
             return "new"
         loaded = {(s["file"], s["sha256"]) for s in manifest["sources"]}
-        return "same" if loaded == {(f.name, sha256_file(f)) for f in files} else "changed"
+        return "same" if loaded == {(name, self._landing_sha256(name)) for name in files} else "changed"
 
     def fingerprints(self, start: date, end: date) -> list[dict]:
         manifests = self.load_manifests(start, end)
@@ -197,8 +271,8 @@ class Storage:
         with held:
             _remove_abandoned(root)
             staging = root / name
-            staged = StagedDay(staging / TRACE, staging / QUARANTINE, staging / "spill")
-            for folder in (staged.trace, staged.quarantine, staged.spill):
+            staged = StagedDay(staging / TRACE, staging / QUARANTINE, staging / "spill", staging / "exports")
+            for folder in (staged.trace, staged.quarantine, staged.spill, staged.exports):
                 folder.mkdir(parents=True)
             try:
                 yield staged
@@ -218,8 +292,8 @@ class Storage:
     # -- locking ---------------------------------------------------------------------------
     @contextlib.contextmanager
     def lock(self, name: str) -> Iterator[None]:
-        """Exclusive lock across processes (two runs of one day never interleave)."""
-        locks = self.root / ".locks"
+        """Exclusive lock across the processes of one host: the archive's writers on a local folder."""
+        locks = Path(self.base) / ".locks"
         locks.mkdir(parents=True, exist_ok=True)
         with open(locks / f"{name}.lock", "w") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
@@ -420,6 +494,17 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def _join(location: str, name: str) -> str:
+    return f"{location.rstrip('/')}/{name}"
+
+
+def _as_uri(location: str, name: str) -> str:
+    """A folder or URL below the storage, as a URI (what the Iceberg catalog records)."""
+    if "://" in location and not location.startswith("file://"):
+        return _join(location, name)
+    return (Path(location.removeprefix("file://")).resolve() / name).as_uri()
 
 
 MANIFEST_JSON = ("quarantine_reasons", "warnings", "sources")  # kept as JSON text in the loads table

@@ -91,10 +91,21 @@ class Lake:
                                        **self.io_properties)
         return self._catalog
 
+    def check(self) -> None:
+        """Reach the catalog database once (a StorageError naming it, without its password, if not)."""
+        try:
+            self.catalog.list_namespaces()
+        except Exception as exc:  # sqlalchemy's errors, whatever the driver
+            from sqlalchemy.engine import make_url
+
+            where = make_url(self.catalog_uri).render_as_string(hide_password=True)
+            raise StorageError(f"catalog {where}: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}") \
+                from None
+
     # -- tables ----------------------------------------------------------------------------
     def table(self, name: str, *, create: bool = True):
         """The table, created on first use (None if it does not exist and `create` is false)."""
-        from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError, TableAlreadyExistsError
+        from pyiceberg.exceptions import NoSuchTableError
 
         if name not in TABLES:
             raise ValueError(f"no lake table {name!r}")
@@ -103,8 +114,11 @@ class Lake:
         except NoSuchTableError:
             if not create:
                 return None
-        with contextlib.suppress(NamespaceAlreadyExistsError):
+        try:
             self.catalog.create_namespace_if_not_exists(NAMESPACE)
+        except Exception:  # two first writers at once: the other one's insert won (an IntegrityError)
+            if (NAMESPACE,) not in self.catalog.list_namespaces():
+                raise
         from pyiceberg.catalog import Catalog
         from pyiceberg.partitioning import PartitionField, PartitionSpec
         from pyiceberg.schema import assign_fresh_schema_ids
@@ -116,8 +130,11 @@ class Lake:
         try:
             return self.catalog.create_table((NAMESPACE, name), schema=schema, partition_spec=spec,
                                              properties=TABLE_PROPERTIES)
-        except TableAlreadyExistsError:
-            return self.catalog.load_table((NAMESPACE, name))  # another writer created it first
+        except Exception as exc:  # another writer created it first (however the database said so)
+            try:
+                return self.catalog.load_table((NAMESPACE, name))
+            except NoSuchTableError:
+                raise exc from None
 
     def snapshot_id(self, name: str) -> int | None:
         """The table's current snapshot (None: the table is empty or does not exist)."""
