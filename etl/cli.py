@@ -358,7 +358,7 @@ def cmd_bench(args) -> int:
         return bench_postfix(args.messages, args.workdir)
     if args.what == "hostile":
         return bench_hostile(args.workdir)
-    return bench_ingest(args.rows, args.workdir, variants=parse_variants(args.variants))
+    return bench_ingest(args.rows, args.workdir, variants=parse_variants(args.variants), s3_storage=args.s3)
 
 
 # -- the parser ----------------------------------------------------------------------------
@@ -491,6 +491,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--rows", type=_positive, default=1_000_000, help="ingest: rows in the export")
     bench.add_argument("--messages", type=_positive, default=500_000, help="postfix: messages in the log")
     bench.add_argument("--workdir", type=Path, default=None)
+    bench.add_argument("--s3", metavar="URL", help="ingest: also into tables on this store (s3://bucket/prefix; "
+                                                   "AWS_ENDPOINT_URL and the credentials from the environment)")
     bench.add_argument("--variants", default="utf-8,utf-16,gzip",
                        help="comma-separated: utf-8 (against DuckDB's copy), utf-16, gzip (against utf-8)")
     return parser

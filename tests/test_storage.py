@@ -102,3 +102,16 @@ def test_a_load_removes_staging_left_by_a_crash_but_not_one_in_use(cfg, export):
         fcntl.flock(held, fcntl.LOCK_EX)  # another load, still running
         ingest_day(cfg, date(2026, 11, 9), [export([row()])])
         assert sorted(p.name for p in root.iterdir()) == ["in-use", "in-use.lock"]
+
+
+def test_a_catalog_of_another_storage_is_refused(cfg, tmp_path):
+    import dataclasses
+
+    from etl.errors import StorageError
+
+    day = date(2026, 11, 9)
+    Storage(cfg).lake.replace_day(QUARANTINE, day, version_rows(day, "v1", 2))
+    elsewhere = dataclasses.replace(cfg, storage=str(tmp_path / "other-storage"),
+                                    catalog=f"sqlite:///{cfg.home / 'catalog.db'}")
+    with pytest.raises(StorageError, match="MAILFLOW_CATALOG belongs to another MAILFLOW_STORAGE"):
+        Storage(elsewhere).lake.read(QUARANTINE)

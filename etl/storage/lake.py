@@ -110,7 +110,7 @@ class Lake:
         if name not in TABLES:
             raise ValueError(f"no lake table {name!r}")
         try:
-            return self.catalog.load_table((NAMESPACE, name))
+            return self._ours(self.catalog.load_table((NAMESPACE, name)))
         except NoSuchTableError:
             if not create:
                 return None
@@ -135,6 +135,13 @@ class Lake:
                 return self.catalog.load_table((NAMESPACE, name))
             except NoSuchTableError:
                 raise exc from None
+
+    def _ours(self, table):
+        """The table, if it lives in this lake: a catalog shared with another storage is refused."""
+        if not table.location().startswith(self.warehouse + "/"):
+            raise StorageError(f"the catalog's table {table.name()[-1]} lives at {table.location()}, not in "
+                               f"{self.warehouse}: MAILFLOW_CATALOG belongs to another MAILFLOW_STORAGE")
+        return table
 
     def snapshot_id(self, name: str) -> int | None:
         """The table's current snapshot (None: the table is empty or does not exist)."""
@@ -255,7 +262,7 @@ class Lake:
 
     # -- reading ---------------------------------------------------------------------------
     def dataset(self, name: str, start: date | None = None, end: date | None = None, *,
-                snapshot_id: int | None = None, columns: list[str] | None = None) -> pa.dataset.Dataset:
+                snapshot_id: int | None = None) -> ds.Dataset:
         """The table's rows for days in [start, end] (all days if not given) as of a snapshot
         (default: the current one): a dataset DuckDB scans with projection and filter pushdown."""
         from pyiceberg.expressions import AlwaysTrue, And, GreaterThanOrEqual, LessThanOrEqual
