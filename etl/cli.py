@@ -352,12 +352,14 @@ def cmd_backfill(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from etl.devtools.bench import bench_hostile, bench_ingest, bench_postfix, parse_variants
+    from etl.devtools.bench import bench_hostile, bench_ingest, bench_postfix, bench_report, parse_variants
 
     if args.what == "postfix":
         return bench_postfix(args.messages, args.workdir)
     if args.what == "hostile":
         return bench_hostile(args.workdir)
+    if args.what == "report":
+        return bench_report(args.days, args.workdir, s3_storage=args.s3)
     return bench_ingest(args.rows, args.workdir, variants=parse_variants(args.variants), s3_storage=args.s3)
 
 
@@ -486,13 +488,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = _command(commands, "bench", cmd_bench, "benchmarks",
                      f"{PROG} bench ingest --rows 5000000\n{PROG} bench postfix --messages 500000\n"
-                     f"{PROG} bench hostile                      # huge lines, garbage lines, a gzip bomb")
-    bench.add_argument("what", choices=["ingest", "postfix", "hostile"])
+                     f"{PROG} bench hostile                      # huge lines, garbage lines, a gzip bomb\n"
+                     f"{PROG} bench report --days 366 [--s3 s3://bucket/prefix]")
+    bench.add_argument("what", choices=["ingest", "postfix", "hostile", "report"])
+    bench.add_argument("--days", type=_positive, default=366, help="report: days in the window")
     bench.add_argument("--rows", type=_positive, default=1_000_000, help="ingest: rows in the export")
     bench.add_argument("--messages", type=_positive, default=500_000, help="postfix: messages in the log")
     bench.add_argument("--workdir", type=Path, default=None)
-    bench.add_argument("--s3", metavar="URL", help="ingest: also into tables on this store (s3://bucket/prefix; "
-                                                   "AWS_ENDPOINT_URL and the credentials from the environment)")
+    bench.add_argument("--s3", metavar="URL", help="ingest: also into tables on this store; report: read from it "
+                                                   "(s3://bucket/prefix; AWS_ENDPOINT_URL and the credentials from "
+                                                   "the environment)")
     bench.add_argument("--variants", default="utf-8,utf-16,gzip",
                        help="comma-separated: utf-8 (against DuckDB's copy), utf-16, gzip (against utf-8)")
     return parser

@@ -47,7 +47,8 @@ def open_window(storage: Storage, start: date, end: date, snapshots: dict[str, i
     again from newer snapshots; if it stays mixed, the report stops and says which day."""
     for attempt in range(attempts):
         pinned = snapshots or snapshot_ids(storage)
-        con = connect_views({table: storage.lake.dataset(table, start, end, snapshot_id=pinned[table])
+        # read once into memory (a year of aggregates is small): the views scan them many times
+        con = connect_views({table: storage.lake.read(table, start, end, snapshot_id=pinned[table])
                              for table in AGGREGATES})
         mixed = [row["date"] for row in _rows(con, "report_mixed_days")]
         if not mixed:

@@ -47,6 +47,10 @@ TABLE_PROPERTIES = {
     "commit.retry.min-wait-ms": "50",
     "commit.retry.max-wait-ms": "5000",
     "commit.retry.total-timeout-ms": "600000",
+    # each commit adds a manifest; merged once there are a few, so that planning a year's scan
+    # reads a handful of manifests, not one per day (366 of them, each a request on object storage)
+    "commit.manifest-merge.enabled": "true",
+    "commit.manifest.min-count-to-merge": "8",
     # each commit writes a new metadata file; the older ones go, past this many
     "write.metadata.delete-after-commit.enabled": "true",
     "write.metadata.previous-versions-max": "100",
