@@ -41,7 +41,8 @@ EXPORT_DEADLINE = hours("MAILFLOW_EXPORT_DEADLINE_HOURS", 20)
 def mailflow_daily():
     @task.sensor(poke_interval=600, mode="reschedule", retries=0)
     def wait_for_export(data_interval_start=None, data_interval_end=None) -> PokeReturnValue:
-        from etl.config import settings
+        from mailflow_settings import settings
+
         from etl.storage import Storage
 
         day = data_interval_start.date()
@@ -58,8 +59,8 @@ def mailflow_daily():
         from datetime import date
 
         from airflow.sdk.exceptions import AirflowFailException
+        from mailflow_settings import settings
 
-        from etl.config import settings
         from etl.errors import ExportError
         from etl.pipeline import ingest
 
@@ -74,7 +75,8 @@ def mailflow_daily():
     def aggregate(load: dict) -> dict:
         from datetime import date
 
-        from etl.config import settings
+        from mailflow_settings import settings
+
         from etl.pipeline import aggregate
 
         return aggregate(settings(), date.fromisoformat(load["date"]))
@@ -84,8 +86,8 @@ def mailflow_daily():
         from datetime import date
 
         from airflow.sdk.exceptions import AirflowFailException
+        from mailflow_settings import settings
 
-        from etl.config import settings
         from etl.errors import DataQualityError
         from etl.pipeline import gate
 

@@ -56,7 +56,8 @@ def mailflow_weekly_report():
     def completeness_check(params=None, data_interval_end=None) -> dict:
         from datetime import date
 
-        from etl.config import settings
+        from mailflow_settings import settings
+
         from etl.pipeline import plan_report
         from etl.report.request import ReportRequest
 
@@ -73,7 +74,8 @@ def mailflow_weekly_report():
 
     @task
     def views(request: dict) -> str:
-        from etl.config import settings
+        from mailflow_settings import settings
+
         from etl.pipeline import report_views
         from etl.report.request import ReportRequest
 
@@ -83,7 +85,8 @@ def mailflow_weekly_report():
     def insights(views_key: str) -> str:
         from datetime import UTC, datetime
 
-        from etl.config import settings
+        from mailflow_settings import settings
+
         from etl.pipeline import report_model
 
         return report_model(settings(), views_key, datetime.now(UTC))
@@ -92,7 +95,8 @@ def mailflow_weekly_report():
     def render_and_archive(report_key: str, params=None) -> dict:
         from datetime import UTC, datetime
 
-        from etl.config import settings
+        from mailflow_settings import settings
+
         from etl.pipeline import publish_report
 
         published = publish_report(settings(), report_key, archive=True, smtp=_smtp_settings(),
@@ -102,7 +106,8 @@ def mailflow_weekly_report():
 
     @task(retries=4, retry_delay=timedelta(minutes=1))
     def send(archived: dict, params=None, dag_run=None) -> dict | None:
-        from etl.config import settings
+        from mailflow_settings import settings
+
         from etl.pipeline import send_report
 
         if dag_run.run_type != "scheduled" and not params["send"]:

@@ -199,3 +199,32 @@ def test_the_dag_and_the_cli_apply_the_same_quality_gate(airflow_env, tmp_path):
                                   r"above the 1\.0% limit", output)
         assert [d["rows_loaded"] for d in storage_at(home).lake.read("daily_load").to_pylist()] == [9]
     assert messages["dag"] and messages["cli"]
+
+
+def test_mailflow_daily_on_object_storage_takes_its_credentials_from_a_connection(airflow_env, tmp_path, s3_store):
+    """The landing prefix and the lake in a bucket; no AWS variable in the environment: the key pair
+    and the endpoint come from the Airflow connection MAILFLOW_AWS_CONN_ID names."""
+    import pyarrow.fs as pafs
+
+    from tests.servers.seaweedfs import ACCESS_KEY, SECRET_KEY, make_bucket
+
+    make_bucket(s3_store, "airflow")
+    exports = tmp_path / "exports"
+    generate(date(2026, 11, 10), 1, exports, rows_per_day=500)
+    bucket = pafs.S3FileSystem(endpoint_override=s3_store.endpoint, region="us-east-1", access_key=ACCESS_KEY,
+                               secret_key=SECRET_KEY)
+    with bucket.open_output_stream("airflow/dag/landing/trace_2026-11-10.csv") as stream:
+        stream.write((exports / "trace_2026-11-10.csv").read_bytes())
+    connection = {"conn_type": "aws", "login": ACCESS_KEY, "password": SECRET_KEY,
+                  "extra": {"endpoint_url": s3_store.endpoint, "region_name": "us-east-1"}}
+    worker = tmp_path / "worker"
+    env = {**{k: v for k, v in airflow_env.items() if not k.startswith(("AWS_", "MAILFLOW_"))},
+           "MAILFLOW_HOME": str(worker), "MAILFLOW_STORAGE": "s3://airflow/dag",
+           "MAILFLOW_CATALOG": f"sqlite:///{tmp_path / 'catalog' / 'catalog.db'}",
+           "MAILFLOW_AWS_CONN_ID": "mailflow_s3", "AIRFLOW_CONN_MAILFLOW_S3": json.dumps(connection)}
+    result, done = harness(env, "test", "mailflow_daily", "2026-11-11T02:00:00+00:00")
+    assert result["state"] == "success", result
+    data = bucket.get_file_info(pafs.FileSelector("airflow/dag/lake/mailflow/trace/data", recursive=True))
+    assert [f.base_name.endswith(".parquet") for f in data if f.type == pafs.FileType.File] == [True]
+    assert [p.name for p in worker.iterdir()] == [".staging"] and not any((worker / ".staging").iterdir())
+    assert SECRET_KEY not in done.stdout + done.stderr
