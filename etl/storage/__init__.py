@@ -162,9 +162,7 @@ class Storage:
     def landing_files(self, day: date) -> list[str]:
         """The names of the day's exports in the landing folder: trace_D.csv, trace_D_*.csv.gz,
         trace_D.log (Postfix)..."""
-        stem = f"trace_{day.isoformat()}"
-        return [name for name in self._landing_entries()
-                if (name.startswith(stem + ".") or name.startswith(stem + "_")) and name.endswith(LANDING_SUFFIXES)]
+        return [name for name in self._landing_entries() if _export_day(name) == day]
 
     def fetch_landing(self, day: date, into: Path) -> list[Path]:
         """The day's exports as local files: the landing folder's own when it is local, else copied
@@ -195,13 +193,7 @@ class Storage:
 
     def landing_days(self) -> set[date]:
         """The days that have an export in the landing folder."""
-        days = set()
-        for name in self._landing_entries():
-            try:
-                days.add(date.fromisoformat(name.removeprefix("trace_")[:10]))
-            except ValueError:
-                continue
-        return {day for day in days if self.landing_files(day)}
+        return {day for name in self._landing_entries() if (day := _export_day(name)) is not None}
 
     # -- lake ------------------------------------------------------------------------------
     def load_manifests(self, start: date | None = None, end: date | None = None) -> dict[date, dict]:
@@ -230,7 +222,7 @@ class Storage:
             found.setdefault(day, set()).add(load_id)
         return found
 
-    def partition_fingerprint(self, day: date, manifest: dict | None = None) -> dict:
+    def day_fingerprint(self, day: date, manifest: dict | None = None) -> dict:
         """What a report over a day was computed from: the exports its load read (a hash of their
         names and SHA-256) and the rows it loaded. Reloading the same exports gives the same
         fingerprint (the Parquet bytes need not be the same: row order is not part of the lake)."""
@@ -256,7 +248,7 @@ class Storage:
     def fingerprints(self, start: date, end: date) -> list[dict]:
         manifests = self.load_manifests(start, end)
         days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
-        return [self.partition_fingerprint(day, manifests.get(day)) for day in days]
+        return [self.day_fingerprint(day, manifests.get(day)) for day in days]
 
     @contextlib.contextmanager
     def staged_day(self) -> Iterator[StagedDay]:
@@ -494,6 +486,16 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def _export_day(name: str) -> date | None:
+    """The day an export's name is for (trace_D.csv, trace_D_part2.csv.gz, trace_D.log...), or None."""
+    if not name.startswith("trace_") or not name.endswith(LANDING_SUFFIXES) or name[16:17] not in (".", "_"):
+        return None
+    try:
+        return date.fromisoformat(name[6:16])
+    except ValueError:
+        return None
 
 
 def _join(location: str, name: str) -> str:

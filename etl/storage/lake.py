@@ -93,6 +93,8 @@ class Lake:
                 Path(self.catalog_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
             self._catalog = SqlCatalog(NAMESPACE, uri=self.catalog_uri, warehouse=self.warehouse,
                                        **self.io_properties)
+            if self.catalog_uri.startswith("sqlite"):
+                _serialise_sqlite_writers(self._catalog.engine)
         return self._catalog
 
     def check(self) -> None:
@@ -303,3 +305,26 @@ class Lake:
         values = partitions.column("partition").combine_chunks().field("date").to_pylist()
         counts = partitions.column("record_count").to_pylist()
         return sorted(value for value, count in zip(values, counts, strict=True) if count)
+
+
+def _serialise_sqlite_writers(engine) -> None:
+    """Make the embedded catalog's concurrent committers wait for each other instead of failing.
+
+    A commit reads the table's metadata pointer, then updates it. In SQLite's default (deferred)
+    transactions, two processes doing that at once deadlock on the upgrade from read to write
+    lock, and one gets "database is locked" at once, whatever the busy timeout. Taking the write
+    lock at the start (BEGIN IMMEDIATE, SQLAlchemy's documented recipe for pysqlite) makes the
+    second one wait its turn; WAL lets readers go on meanwhile."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # pysqlite's own implicit BEGIN off: ours below
+        dbapi_connection.execute("pragma busy_timeout = 60000")
+        dbapi_connection.execute("pragma journal_mode = wal")
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection):
+        connection.exec_driver_sql("begin immediate")
+
+    engine.dispose()  # connections opened before the listeners (the catalog's own setup) go
