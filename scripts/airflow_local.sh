@@ -10,12 +10,14 @@ export AIRFLOW__CORE__DAGS_FOLDER=$repo/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False
 export AIRFLOW__API__PORT=${AIRFLOW_PORT:-8080}
-# tasks report to the API server: it must be the port the API server listens on
-export AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://localhost:$AIRFLOW__API__PORT/execution/
+# this machine only (Airflow's default is every interface); AIRFLOW_HOST=0.0.0.0 to serve others
+export AIRFLOW__API__HOST=${AIRFLOW_HOST:-127.0.0.1}
+# tasks report to the API server: it must be the address and port the API server listens on
+export AIRFLOW__CORE__EXECUTION_API_SERVER_URL=http://127.0.0.1:$AIRFLOW__API__PORT/execution/
 export PYTHONPATH=$repo
 export PATH=$repo/.venv/bin:$PATH   # standalone starts its components as `airflow ...`
 mkdir -p "$AIRFLOW_HOME"
 echo "AIRFLOW_HOME=$AIRFLOW_HOME  MAILFLOW_HOME=$MAILFLOW_HOME"
-echo "UI: http://localhost:$AIRFLOW__API__PORT  (user admin; password below, also in"
+echo "UI: http://$AIRFLOW__API__HOST:$AIRFLOW__API__PORT  (user admin; password below, also in"
 echo "    $AIRFLOW_HOME/simple_auth_manager_passwords.json.generated)"
 exec airflow standalone
