@@ -217,8 +217,9 @@ class Storage:
     def load_ids(self, table: str, start: date | None = None, end: date | None = None) -> dict[date, set[str]]:
         """The loads whose rows a table holds, by day (more than one: a mix, which a commit never makes)."""
         rows = self.lake.read(table, start, end, columns=["date", "load_id"])
+        pairs = rows.group_by(["date", "load_id"]).aggregate([])  # in Arrow: a day has millions of rows
         found: dict[date, set[str]] = {}
-        for day, load_id in zip(rows["date"].to_pylist(), rows["load_id"].to_pylist(), strict=True):
+        for day, load_id in zip(pairs["date"].to_pylist(), pairs["load_id"].to_pylist(), strict=True):
             found.setdefault(day, set()).add(load_id)
         return found
 
