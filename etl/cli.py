@@ -121,7 +121,8 @@ def cmd_report(args) -> int:
     from etl.pipeline import issue_report
     from etl.report.render import OUTPUT_NAMES, parse_formats
     from etl.report.request import ReportRequest
-    from etl.storage import Storage, write_bytes_atomic
+    from etl.storage import Storage
+    from etl.storage.local import write_bytes_atomic
 
     formats = parse_formats(args.format)
     now = datetime.now(UTC)  # the command line's one clock: the default window and generated_at
@@ -200,7 +201,7 @@ def cmd_archive_show(args) -> int:
     receipt = archive.receipt(revision)
     print(f"sent      {receipt['sent_at'] + ' to ' + receipt['delivered_to'] if receipt else 'no'}")
     for name, facts in sorted(manifest["files"].items()):
-        print(f"  {facts['sha256']}  {facts['bytes']:>9}  {revision.path / name}")
+        print(f"  {facts['sha256']}  {facts['bytes']:>9}  {revision.path}/{name}")
     return 0
 
 

@@ -3,10 +3,13 @@
     archive/2026/W47/r1/           a weekly report (Monday to Sunday), revision 1
     archive/adhoc/<window>[...]/r1/ any other window or filter
     archive/index.jsonl             one line per event, each holding the SHA-256 of the line before
+    archive/index.head              how many lines the index has, and the SHA-256 of the last
 
-A revision is written once (storage.ArchiveStore builds it aside, makes it read-only and moves
-it into place). Re-running a report makes r2 beside r1 and records in the index which revision it
-supersedes and why. `verify` re-hashes every file and the chain and names whatever changed.
+The archive lives beside the lake: a folder, or the same prefix in the bucket. A revision is
+written once and never overwritten (storage.archive_files: read-only folders on disk, conditional
+creates in a bucket), and the index has one writer at a time, on one host or many. Re-running
+a report makes r2 beside r1 and records in the index which revision it supersedes and why.
+`verify` re-hashes every file and the chain and names whatever changed.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ class Revision:
     report_id: str
     number: int
     location: str  # inside the archive, e.g. 2026/W47/r1
-    path: Path  # where an auditor finds it
+    path: Path | str  # where an auditor finds it: a folder, or its URL in a bucket
 
 
 class Archive:

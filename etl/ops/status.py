@@ -47,8 +47,6 @@ def status(settings: Settings, *, check_inputs: bool = True) -> dict:
 
 def stale_reports(storage: Storage) -> list[dict]:
     """The latest revision of each archived report whose input days no longer hash the same."""
-    if not storage.has_archive:
-        return []
     archive = Archive(storage)
     stale = []
     for revision in archive.latest_revisions():

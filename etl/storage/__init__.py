@@ -4,7 +4,7 @@
     catalog.db                      the lake's Iceberg catalog (MAILFLOW_CATALOG may name PostgreSQL instead)
     lake/mailflow/<table>/          the lake's tables: data and metadata files (see storage.lake)
     reports/<window>/<file>         the latest run of each report window
-    archive/...                     the auditors' archive (see ArchiveStore)
+    archive/...                     the auditors' archive (see storage.archive_files)
     outbox/                         messages written instead of sent, when no SMTP server is set
     .staging/                       scratch space of running loads (a cache: nothing there is needed)
 
@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import shutil
-import stat
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,22 +33,16 @@ from pathlib import Path
 import pyarrow.fs as pafs
 
 from etl.config import Settings
-from etl.errors import ArchiveError, ConfigError, NotLoadedError, StorageError
+from etl.errors import NotLoadedError, StorageError
+from etl.storage.archive_files import BucketArchiveStore, FolderArchiveStore
 from etl.storage.lake import Lake
-from etl.storage.objects import describe_failure, iceberg_io_properties, is_local, open_location
+from etl.storage.local import host_lock, write_bytes_atomic
+from etl.storage.objects import describe_failure, iceberg_io_properties, is_local, open_location, s3_client
 
 TRACE = "trace"
 QUARANTINE = "quarantine"
 LOADS = "loads"
 LANDING_SUFFIXES = (".csv", ".csv.gz", ".log", ".log.gz")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -80,15 +73,13 @@ class Storage:
                          _as_uri(self.location, "lake"), self.fs, iceberg_io_properties(self.location))
 
     @property
-    def archive(self) -> ArchiveStore:
-        if not is_local(self.fs):
-            raise ConfigError(f"{self.location}: the archive cannot live on object storage yet; archive reports "
-                              "with MAILFLOW_STORAGE set to a folder")
-        return ArchiveStore(Path(self.base) / "archive", self)
-
-    @property
-    def has_archive(self) -> bool:
-        return is_local(self.fs)
+    def archive(self) -> FolderArchiveStore | BucketArchiveStore:
+        """The archive's files: a folder beside the lake, or the same prefix in the bucket."""
+        if is_local(self.fs):
+            return FolderArchiveStore(Path(self.base) / "archive", lambda: self.lock("archive"))
+        bucket, _, prefix = self.base.partition("/")
+        return BucketArchiveStore(s3_client(), bucket, f"{prefix}/archive".lstrip("/"),
+                                  lambda: self.lake.exclusive("archive"))
 
     # -- keys ------------------------------------------------------------------------------
     def _key_path(self, key: str) -> str:
@@ -283,171 +274,9 @@ class Storage:
         self.lake.replace_day(LOADS, day, _loads_row(day, manifest), properties)
 
     # -- locking ---------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def lock(self, name: str) -> Iterator[None]:
-        """Exclusive lock across the processes of one host: the archive's writers on a local folder."""
-        locks = Path(self.base) / ".locks"
-        locks.mkdir(parents=True, exist_ok=True)
-        with open(locks / f"{name}.lock", "w") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-class ArchiveStore:
-    """The archive's files: write-once revision folders and an append-only index.
-
-    Revisions are named by a relative location (`2026/W47/r1`); files inside them by name.
-    A revision is built aside, made read-only and renamed into place, so it appears whole.
-    """
-
-    INDEX = "index.jsonl"
-    HEAD = "index.head"
-
-    def __init__(self, root: Path, storage: Storage):
-        self.root = root
-        self._storage = storage
-
-    def lock(self) -> contextlib.AbstractContextManager[None]:
-        """One writer of the archive at a time: revision numbers and the index chain stay in order."""
-        return self._storage.lock("archive")
-
-    def revision_location(self, report_id: str, number: int) -> str:
-        """`2026-W47` -> `2026/W47/r1`; `adhoc/<window>` -> `adhoc/<window>/r1`."""
-        if report_id.startswith("adhoc/"):
-            return f"{report_id}/r{number}"
-        year, week = report_id.split("-W")
-        return f"{year}/W{week}/r{number}"
-
-    def display(self, location: str) -> Path:
-        """Where an auditor finds a revision on disk."""
-        return self.root / location
-
-    def create_revision(self, location: str, files: dict[str, bytes]) -> None:
-        """Write a revision's files once; fails if the revision exists already."""
-        target = self.root / location
-        if target.exists():
-            raise ArchiveError(f"{target} exists but the index does not know it; run `archive verify`")
-        staging = self.root / ".staging" / uuid.uuid4().hex
-        staging.mkdir(parents=True)
-        try:
-            for name, data in sorted(files.items()):
-                (staging / name).write_bytes(data)
-                os.chmod(staging / name, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(staging, target)
-            os.chmod(target, 0o550)  # after the move: moving a folder needs it writable
-        except BaseException:
-            if staging.exists():
-                os.chmod(staging, 0o750)
-                for path in staging.iterdir():
-                    os.chmod(path, 0o644)
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-
-    def add_file(self, location: str, name: str, data: bytes) -> None:
-        """Add one file to a revision, once (a send receipt); the revision stays read-only. The file is
-        written in the staging folder and linked into place whole, so a crash leaves nothing half
-        written in the revision (only a staging file the next repair removes), and an existing file
-        is never replaced."""
-        folder = self.root / location
-        staging = self.root / ".staging"
-        staging.mkdir(parents=True, exist_ok=True)
-        tmp = staging / f"{uuid.uuid4().hex}.{name}"
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o444)
-        os.chmod(folder, 0o750)
-        try:
-            os.link(tmp, folder / name)
-        except FileExistsError:
-            raise ArchiveError(f"{location}/{name} exists already") from None
-        finally:
-            os.chmod(folder, 0o550)
-            tmp.unlink(missing_ok=True)
-
-    def read(self, location: str, name: str) -> bytes | None:
-        path = self.root / location / name
-        return path.read_bytes() if path.exists() else None
-
-    def file_names(self, location: str) -> list[str]:
-        return sorted(p.name for p in (self.root / location).iterdir())
-
-    def file_sha256(self, location: str, name: str) -> str | None:
-        path = self.root / location / name
-        return sha256_file(path) if path.exists() else None
-
-    def revision_locations(self) -> list[str]:
-        """Every revision folder (`.../r<N>`), whatever it holds; staging excluded."""
-        if not self.root.exists():
-            return []
-        return sorted(str(p.relative_to(self.root)) for p in self.root.rglob("r*")
-                      if p.is_dir() and p.name[1:].isdigit() and ".staging" not in p.parts)
-
-    def is_empty(self) -> bool:
-        return not self.root.exists() or not any(self.root.iterdir())
-
-    def remove_abandoned_staging(self) -> list[str]:
-        """Revisions half-built by a crashed writer (call with the archive lock held)."""
-        staging = self.root / ".staging"
-        if not staging.exists():
-            return []
-        left = sorted(p.name for p in staging.iterdir())
-        for name in left:
-            path = staging / name
-            if path.is_dir():
-                os.chmod(path, 0o750)
-                for child in path.iterdir():
-                    os.chmod(child, 0o644)
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
-        return left
-
-    # The index: one JSON line per event, appended; `index.head` anchors its end (how many lines,
-    # and the SHA-256 of the last), so that an edit of the last line, or a removed one, shows too.
-    def index_lines(self) -> list[bytes]:
-        index = self.root / self.INDEX
-        return index.read_bytes().splitlines() if index.exists() else []
-
-    def has_index(self) -> bool:
-        return (self.root / self.INDEX).exists()
-
-    def index_location(self) -> Path:
-        return self.root / self.INDEX
-
-    def read_head(self) -> dict | None:
-        path = self.root / self.HEAD
-        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
-
-    def write_head(self, head: dict) -> None:
-        write_bytes_atomic(self.root / self.HEAD, (json.dumps(head, sort_keys=True) + "\n").encode("utf-8"))
-
-    def torn_index_end(self) -> int | None:
-        """If the index does not end with a line end (an append cut short), the length of its
-        complete lines; else None."""
-        index = self.root / self.INDEX
-        if not index.exists():
-            return None
-        data = index.read_bytes()
-        return None if not data or data.endswith(b"\n") else data.rfind(b"\n") + 1
-
-    def truncate_index(self, length: int) -> None:
-        with open(self.root / self.INDEX, "r+b") as fh:
-            fh.truncate(length)
-            fh.flush()
-            os.fsync(fh.fileno())
-
-    def append_index(self, line: bytes) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / self.INDEX, "ab") as fh:
-            fh.write(line + b"\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+    def lock(self, name: str) -> contextlib.AbstractContextManager[None]:
+        """Exclusive lock across the processes of one host (on a local storage folder)."""
+        return host_lock(Path(self.base) / ".locks" / f"{name}.lock")
 
 
 def _locked_name(root: Path):
@@ -477,16 +306,6 @@ def _remove_abandoned(staging_root: Path) -> None:
                 lock.unlink(missing_ok=True)
         except BlockingIOError:
             continue  # a load is using it
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write aside, then rename: a reader sees the old file or the new one, never half of one."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def _export_day(name: str) -> date | None:

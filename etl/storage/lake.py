@@ -18,6 +18,7 @@ each table's columns for the catalog, the writers and the SQL tests alike.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import uuid
@@ -36,6 +37,7 @@ import pyarrow.parquet as pq
 from etl import sql
 from etl.duck import connect
 from etl.errors import ConcurrentWriteError, StorageError
+from etl.storage.local import host_lock
 
 NAMESPACE = "mailflow"
 KEEP_TAG = "archived-"  # tags of the snapshots archived reports were read from
@@ -107,6 +109,33 @@ class Lake:
             where = make_url(self.catalog_uri).render_as_string(hide_password=True)
             raise StorageError(f"catalog {where}: {(str(exc).strip().splitlines() or [type(exc).__name__])[0]}") \
                 from None
+
+    @contextlib.contextmanager
+    def exclusive(self, name: str, wait_seconds: int = 300):
+        """Hold `name` exclusively across every host that shares this catalog: a transaction-level
+        advisory lock in PostgreSQL (released when the holder commits, or dies and its connection
+        drops), a lock file beside an embedded SQLite catalog (which is on one host by nature).
+        Waits up to `wait_seconds`, then a StorageError."""
+        from sqlalchemy import text
+
+        engine = self.catalog.engine
+        if engine.dialect.name == "sqlite":
+            database = Path(engine.url.database)
+            with host_lock(database.with_name(f"{database.name}.{name}.lock")):
+                yield
+            return
+        if engine.dialect.name != "postgresql":
+            raise StorageError(f"catalog {engine.url.render_as_string(hide_password=True)}: locks need "
+                               "PostgreSQL or SQLite")
+        key = int.from_bytes(hashlib.sha256(f"mailflow:{name}".encode()).digest()[:8], "big", signed=True)
+        with engine.begin() as connection:
+            connection.execute(text(f"set local lock_timeout = '{int(wait_seconds)}s'"))
+            try:
+                connection.execute(text("select pg_advisory_xact_lock(:key)"), {"key": key})
+            except Exception as exc:
+                raise StorageError(f"catalog: another writer has held the {name} lock for over {wait_seconds} s "
+                                   f"({type(exc).__name__})") from None
+            yield
 
     # -- tables ----------------------------------------------------------------------------
     def table(self, name: str, *, create: bool = True):

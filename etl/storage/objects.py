@@ -36,6 +36,19 @@ def open_location(location: str) -> tuple[pafs.FileSystem, str]:
     return filesystem, f"{parsed.netloc}{parsed.path}".rstrip("/")
 
 
+def s3_client():
+    """A boto3 S3 client for what pyarrow cannot do: conditional writes (the archive). Credentials as
+    pyarrow finds them (variables, profile, instance role); the same endpoint, region and timeouts."""
+    import boto3
+    from botocore.config import Config
+
+    endpoint = os.environ.get("AWS_ENDPOINT_URL") or None
+    config = Config(connect_timeout=5, read_timeout=60, retries={"max_attempts": 3, "mode": "standard"},
+                    s3={"addressing_style": "path"} if endpoint else None)
+    return boto3.client("s3", endpoint_url=endpoint, config=config,
+                        region_name=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None)
+
+
 def is_local(filesystem: pafs.FileSystem) -> bool:
     return isinstance(filesystem, pafs.LocalFileSystem)
 
@@ -54,13 +67,15 @@ def describe_failure(location: str, exc: BaseException) -> StorageError:
     """An object store's error as one line naming where and what: bad credentials, no bucket,
     no answer."""
     text = _first_line(exc)
+    plain = text.lower().replace("_", "")  # pyarrow says NO_SUCH_BUCKET, boto3 NoSuchBucket
     for marker, meaning in (("SIGNATURE_DOES_NOT_MATCH", "the credentials are refused"),
                             ("INVALID_ACCESS_KEY_ID", "the access key is unknown"),
                             ("ACCESS_DENIED", "access denied: the credentials are refused, or may not use this bucket"),
                             ("NO_SUCH_BUCKET", "no such bucket"),
                             ("NETWORK_CONNECTION", "the endpoint does not answer"),
-                            ("Couldn't connect", "the endpoint does not answer")):
-        if marker.lower() in text.lower():
+                            ("Couldn't connect", "the endpoint does not answer"),
+                            ("Could not connect", "the endpoint does not answer")):
+        if marker.lower().replace("_", "") in plain:
             return StorageError(f"{location}: {meaning} ({text})")
     return StorageError(f"{location}: {text}")
 

@@ -215,10 +215,10 @@ def crash_on(monkeypatch, target, name):
 
 
 def test_a_crash_before_the_index_line_is_repaired_on_the_next_write(cfg, two_revisions, monkeypatch, caplog):
-    from etl.storage import ArchiveStore
+    from etl.storage.archive_files import FolderArchiveStore
 
     with monkeypatch.context() as crashed:
-        crash_on(crashed, ArchiveStore, "append_index")
+        crash_on(crashed, FolderArchiveStore, "append_index")
         with pytest.raises(SystemExit):
             archive_report(cfg, evil_report(), OUTBOX, reason="rerun", now=NOW)
     archive = Archive(Storage(cfg))
@@ -233,17 +233,17 @@ def test_a_crash_before_the_index_line_is_repaired_on_the_next_write(cfg, two_re
 
 
 def test_a_crash_before_the_sent_line_and_before_the_anchor_are_repaired(cfg, two_revisions, monkeypatch):
-    from etl.storage import ArchiveStore
+    from etl.storage.archive_files import FolderArchiveStore
 
     first, _ = two_revisions
     with monkeypatch.context() as crashed:
-        crash_on(crashed, ArchiveStore, "append_index")
+        crash_on(crashed, FolderArchiveStore, "append_index")
         with pytest.raises(SystemExit):
             send_report(cfg, first.report_id, 1, OUTBOX)  # the receipt is written, its index line is not
     archive = Archive(Storage(cfg))
     assert archive.verify() == [f"{first.report_id} r1: unexpected file receipt.json"]
     with monkeypatch.context() as crashed:
-        crash_on(crashed, ArchiveStore, "write_head")
+        crash_on(crashed, FolderArchiveStore, "write_head")
         with pytest.raises(SystemExit):
             archive.repair()  # dies after appending the sent line, before anchoring it
     assert any(p.startswith("index end: 3 lines, but index.head records 2") for p in archive.verify())
