@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export MAILFLOW_HOME ?= $(CURDIR)/data
 
-.PHONY: demo test lint bench clean airflow
+.PHONY: demo test lint bench clean airflow cluster
 
 # requirements.txt is the lock (every version pinned); the package itself is installed editable on top,
 # which gives the `mailflow` command and the version recorded in archive manifests.
@@ -22,6 +22,11 @@ demo: $(VENV)/.installed
 # Airflow for real on this machine (see README, "Running it for real"); Ctrl-C stops it.
 airflow: $(VENV)/.installed
 	bash scripts/airflow_local.sh
+
+# A distributed Airflow on this machine (see README, "Running on a cluster"): PostgreSQL, Redis,
+# SeaweedFS, the CeleryExecutor with two workers that share nothing on disk; Ctrl-C stops it all.
+cluster: $(VENV)/.installed
+	$(PY) -m etl.devtools.cluster
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

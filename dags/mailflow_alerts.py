@@ -24,6 +24,12 @@ def hours(variable: str, default: float) -> timedelta:
     return timedelta(hours=float(os.environ.get(variable) or default))
 
 
+def retry_delay() -> timedelta:
+    """How long a failed task waits before its next try (MAILFLOW_RETRY_DELAY_MINUTES, default 5;
+    doubled at each try)."""
+    return timedelta(minutes=float(os.environ.get("MAILFLOW_RETRY_DELAY_MINUTES") or 5))
+
+
 def failure_alerts() -> list:
     """on_failure_callback for every task: which task failed, its try, host and log (the provider's template)."""
     to = operator_emails()

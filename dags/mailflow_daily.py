@@ -9,11 +9,10 @@ replaces its partition or its warehouse rows.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, PokeReturnValue, dag, task
-from mailflow_alerts import failure_alerts, hours, late_run_alert
+from mailflow_alerts import failure_alerts, hours, late_run_alert, retry_delay
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +28,7 @@ EXPORT_DEADLINE = hours("MAILFLOW_EXPORT_DEADLINE_HOURS", 20)
     schedule=CronDataIntervalTimetable("0 2 * * *", timezone="UTC"),
     start_date=pendulum.datetime(2026, 11, 1, 2, tz="UTC"),
     catchup=False,
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "retry_exponential_backoff": 2.0,
+    default_args={"retries": 2, "retry_delay": retry_delay(), "retry_exponential_backoff": 2.0,
                   "on_failure_callback": failure_alerts()},
     # the operators hear of a day not loaded MAILFLOW_EXPORT_ALERT_HOURS (6) after its run could start,
     # long before the sensor gives up on the export (EXPORT_DEADLINE)

@@ -20,7 +20,7 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import CronTriggerTimetable, Param, dag, task
-from mailflow_alerts import failure_alerts, late_run_alert
+from mailflow_alerts import failure_alerts, late_run_alert, retry_delay
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
     start_date=pendulum.datetime(2026, 11, 2, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": timedelta(minutes=5), "retry_exponential_backoff": 2.0,
+    default_args={"retries": 2, "retry_delay": retry_delay(), "retry_exponential_backoff": 2.0,
                   "on_failure_callback": failure_alerts()},
     # Monday 06:00 UTC + 2 h: the operators hear of a weekly report not mailed by Monday 08:00
     deadline=late_run_alert("DAGRUN_LOGICAL_DATE", timedelta(hours=2), "the weekly report has not been mailed"),
@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 )
 def mailflow_weekly_report():
     @task
-    def completeness_check(params=None, data_interval_end=None) -> dict:
+    def completeness_check(params=None, data_interval_end=None, dag_run=None) -> dict:
         from datetime import date
 
         from mailflow_settings import settings
@@ -64,7 +64,9 @@ def mailflow_weekly_report():
         def day(text):
             return date.fromisoformat(text) if text else None
 
-        request = ReportRequest.resolve(today=data_interval_end.date(), start=day(params["start"]),
+        # a run triggered without a logical date has no data interval: its clock is when it was asked for
+        today = (data_interval_end or dag_run.run_after).date()
+        request = ReportRequest.resolve(today=today, start=day(params["start"]),
                                         end=day(params["end"]), connector=params["connector"],
                                         direction=params["direction"])
         plan = plan_report(settings(), request)

@@ -50,10 +50,21 @@ def _positive(text: str) -> int:
 # -- the commands: one function each -------------------------------------------------------
 
 def cmd_sample(args) -> int:
-    from etl.devtools.sample import generate
+    import tempfile
 
-    paths = generate(args.start, args.days, args.out, rows_per_day=args.rows_per_day, seed=args.seed)
-    print(f"wrote {len(paths)} exports to {args.out}")
+    from etl.devtools.sample import generate
+    from etl.storage import Storage
+
+    if args.out:
+        paths = generate(args.start, args.days, args.out, rows_per_day=args.rows_per_day, seed=args.seed)
+        print(f"wrote {len(paths)} exports to {args.out}")
+        return 0
+    storage = Storage(settings())
+    with tempfile.TemporaryDirectory() as folder:
+        paths = generate(args.start, args.days, Path(folder), rows_per_day=args.rows_per_day, seed=args.seed)
+        for path in paths:
+            storage.put_landing(path)
+    print(f"wrote {len(paths)} exports to {storage.landing_location}")
     return 0
 
 
@@ -384,7 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
                       f"{PROG} sample --start 2026-11-09 --days 14 --out data/landing")
     sample.add_argument("--start", type=_day, required=True)
     sample.add_argument("--days", type=_positive, default=14)
-    sample.add_argument("--out", type=Path, required=True)
+    sample.add_argument("--out", type=Path, help="a folder (default: the landing folder or prefix)")
     sample.add_argument("--rows-per-day", type=_positive, default=2000, help="weekday volume (weekends ~30%%)")
     sample.add_argument("--seed", type=int, default=42)
 

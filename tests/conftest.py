@@ -247,7 +247,7 @@ def smtp_server(certificate):
 @pytest.fixture(scope="session")
 def s3_store(tmp_path_factory):
     """A real S3-compatible store (SeaweedFS) on loopback for the whole session."""
-    from tests.servers import seaweedfs
+    from etl.devtools.servers import seaweedfs
 
     process, store = seaweedfs.start(tmp_path_factory.mktemp("seaweedfs"))
     try:

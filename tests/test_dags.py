@@ -206,7 +206,7 @@ def test_mailflow_daily_on_object_storage_takes_its_credentials_from_a_connectio
     and the endpoint come from the Airflow connection MAILFLOW_AWS_CONN_ID names."""
     import pyarrow.fs as pafs
 
-    from tests.servers.seaweedfs import ACCESS_KEY, SECRET_KEY, make_bucket
+    from etl.devtools.servers.seaweedfs import ACCESS_KEY, SECRET_KEY, make_bucket
 
     make_bucket(s3_store, "airflow")
     exports = tmp_path / "exports"

@@ -17,8 +17,8 @@ import pyarrow.fs as pafs
 import pytest
 
 from etl.devtools.sample import generate
+from etl.devtools.servers.seaweedfs import ACCESS_KEY, SECRET_KEY, make_bucket
 from tests.conftest import free_port
-from tests.servers.seaweedfs import ACCESS_KEY, SECRET_KEY, make_bucket
 
 MON, SUN = date(2026, 11, 16), date(2026, 11, 22)
 WINDOW = "2026-11-16_2026-11-22"

@@ -170,6 +170,21 @@ class Storage:
                 raise describe_failure(f"{self.landing_location}/{name}", exc) from None
         return [into / name for name in names]
 
+    def put_landing(self, path: Path) -> str:
+        """Drop an export into the landing folder or prefix (whole: written aside and renamed on disk,
+        one upload to an object store); returns where it is."""
+        target = f"{self.landing_base}/{path.name}"
+        try:
+            if self.landing is not None:
+                self.landing.mkdir(parents=True, exist_ok=True)
+                write_bytes_atomic(Path(target), path.read_bytes())
+            else:
+                with open(path, "rb") as source, self.landing_fs.open_output_stream(target) as sink:
+                    shutil.copyfileobj(source, sink, 8 << 20)
+        except OSError as exc:
+            raise describe_failure(f"{self.landing_location}/{path.name}", exc) from None
+        return f"{self.landing_location}/{path.name}"
+
     def _landing_sha256(self, name: str) -> str:
         digest = hashlib.sha256()
         with self.landing_fs.open_input_stream(f"{self.landing_base}/{name}") as stream:

