@@ -26,7 +26,7 @@ airflow: $(VENV)/.installed
 # A distributed Airflow on this machine (see README, "Running on a cluster"): PostgreSQL, Redis,
 # SeaweedFS, the CeleryExecutor with two workers that share nothing on disk; Ctrl-C stops it all.
 cluster: $(VENV)/.installed
-	$(PY) -m etl.devtools.cluster
+	$(PY) -m etl.devtools.cluster $(ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

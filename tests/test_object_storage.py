@@ -169,7 +169,9 @@ def test_a_revision_half_written_by_a_crash_is_removed_by_the_next_writer(archiv
     ({"AWS_SECRET_ACCESS_KEY": "not-the-secret"}, "s3://mailflow/week: access denied: the credentials are refused"),
     ({"MAILFLOW_STORAGE": "s3://no-such-bucket/week"}, "s3://no-such-bucket/week: no such bucket 'no-such-bucket'"),
     ({"AWS_ENDPOINT_URL": "http://127.0.0.1:{port}"}, "s3://mailflow/week: the endpoint does not answer"),
-], ids=["credentials", "bucket", "endpoint"])
+    ({"MAILFLOW_CATALOG": "postgresql+psycopg://mailflow:hunter2@127.0.0.1:{port}/mailflow"},
+     "catalog postgresql+psycopg://mailflow:***@127.0.0.1:"),
+], ids=["credentials", "bucket", "endpoint", "catalog database down"])
 def test_a_store_that_refuses_is_one_line_and_exit_2(tmp_path, s3_store, change, says):
     make_bucket(s3_store, "mailflow")
     env = {**s3_store.env(), "MAILFLOW_STORAGE": "s3://mailflow/week", "MAILFLOW_HOME": str(tmp_path / "worker"),
@@ -181,4 +183,4 @@ def test_a_store_that_refuses_is_one_line_and_exit_2(tmp_path, s3_store, change,
 
 
 def not_secret_in(text: str) -> bool:
-    return SECRET_KEY not in text and "not-the-secret" not in text
+    return all(secret not in text for secret in (SECRET_KEY, "not-the-secret", "hunter2"))

@@ -196,10 +196,19 @@ def _kill_strays(folder: Path) -> None:
             continue
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="make cluster", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--schedules", action="store_true",
+                        help="let the scheduler start the DAGs' scheduled runs, as in production (off: only the "
+                             "runs you create run; the sample data is from November 2026)")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it all too, as Ctrl-C does
     folder = Path(tempfile.mkdtemp(prefix="mailflow-cluster-"))
-    print(f"starting a cluster in {folder} (logs there); Ctrl-C stops it all")
-    cluster = start(folder)
+    print(f"starting a cluster in {folder} (logs there); Ctrl-C stops it all", flush=True)
+    cluster = start(folder, say=lambda line: print(line, flush=True),
+                    extra_env={} if args.schedules else {"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"})
     print(f"""
 UI:        {cluster.ui}   (no login: it listens on 127.0.0.1 only)
 workers:   {', '.join(str(w) for w in cluster.workers)}
@@ -213,6 +222,9 @@ In another shell, from {REPO}:
   airflow dags trigger mailflow_weekly_report --conf '{{"start": "2026-11-16"}}'
   mailflow status; mailflow archive list; mailflow archive verify
 Ctrl-C here stops everything this started.""", flush=True)
+    if not args.schedules:
+        print("Schedules are off (only the runs you create run): `make cluster ARGS=--schedules` turns them on.",
+              flush=True)
     try:
         while all(process.poll() is None for process in cluster.processes.values()):
             time.sleep(1)
@@ -220,10 +232,15 @@ Ctrl-C here stops everything this started.""", flush=True)
         print(f"stopped on its own: {', '.join(stopped)} (see the logs in {folder}); stopping the rest")
         return 1
     except KeyboardInterrupt:
-        print("stopping...")
+        print("stopping...", flush=True)
         return 0
     finally:
         cluster.stop()
+        print(f"stopped; the logs stay in {folder}", flush=True)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

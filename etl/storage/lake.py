@@ -93,17 +93,25 @@ class Lake:
 
             if self.catalog_uri.startswith("sqlite:///"):  # the embedded catalog's folder may be new
                 Path(self.catalog_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-            self._catalog = SqlCatalog(NAMESPACE, uri=self.catalog_uri, warehouse=self.warehouse,
-                                       **self.io_properties)
+            with self._reaching_catalog():  # it connects at once (to create its tables)
+                self._catalog = SqlCatalog(NAMESPACE, uri=self.catalog_uri, warehouse=self.warehouse,
+                                           **self.io_properties)
             if self.catalog_uri.startswith("sqlite"):
                 _serialise_sqlite_writers(self._catalog.engine)
         return self._catalog
 
     def check(self) -> None:
         """Reach the catalog database once (a StorageError naming it, without its password, if not)."""
-        try:
+        with self._reaching_catalog():
             self.catalog.list_namespaces()
-        except Exception as exc:  # sqlalchemy's errors, whatever the driver
+
+    @contextlib.contextmanager
+    def _reaching_catalog(self):
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            yield
+        except SQLAlchemyError as exc:  # whatever the driver
             from sqlalchemy.engine import make_url
 
             where = make_url(self.catalog_uri).render_as_string(hide_password=True)
