@@ -14,8 +14,9 @@ so that each may run on another worker.
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from etl.config import Settings
@@ -35,6 +36,7 @@ from etl.sources.detect import SourceOptions
 from etl.storage import Storage
 
 VIEWS_FILE = "views.json"
+RUNS = "runs"  # reports/<window>/runs/<run>/: each run's views and report document, before publishing
 REPORT_FILE = "report.json"
 
 
@@ -84,38 +86,41 @@ def plan_report(settings: Settings, request: ReportRequest) -> dict:
 
 
 def report_views(settings: Settings, request: ReportRequest) -> str:
-    """The report views' rows, saved; returns their key."""
+    """The report views' rows and the table snapshots they were read from, saved in a folder of this
+    run's own (two runs of one window at once must not swap each other's intermediate files);
+    returns their key."""
     storage = Storage(settings)
     views = query_views(storage, request)
-    return storage.write_bytes(storage.report_key(request.name, VIEWS_FILE),
+    run = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"  # a name, not a business date
+    return storage.write_bytes(storage.report_key(request.name, f"{RUNS}/{run}/{VIEWS_FILE}"),
                                (json.dumps(views, indent=2) + "\n").encode("utf-8"))
 
 
 def report_model(settings: Settings, views_key: str, generated_at: datetime) -> str:
-    """The report document (shares, insights) from saved views; returns the key of report.json."""
+    """The report document (shares, insights) from saved views, saved beside them; returns its key."""
     storage = Storage(settings)
     saved = json.loads(storage.read_bytes(views_key))
     request = ReportRequest.from_json(saved["request"])
     report = build_report(start=request.start, end=request.end, connector=request.connector,
                           direction=request.direction, thresholds=Thresholds.from_settings(settings),
                           generated_at=generated_at, **saved["views"])
-    return storage.write_bytes(storage.report_key(request.name, REPORT_FILE), to_json(report))
+    return storage.write_bytes(_beside(views_key, REPORT_FILE), to_json(report))
 
 
 def publish_report(settings: Settings, report_key: str, *, archive: bool, smtp: SmtpSettings,
                    reason: str | None, now: datetime) -> dict:
-    """Render every output of a saved report beside it and, with `archive`, keep them all as a new
-    archive revision. Returns the output keys and the revision (report_id, revision), if any."""
+    """Render every output of a saved report into its window's folder (the latest run of the window)
+    and, with `archive`, keep them all as a new archive revision. Returns the output keys and the
+    revision (report_id, revision), if any."""
     storage = Storage(settings)
     report: Report = json.loads(storage.read_bytes(report_key))
     request = request_of(report)
     outputs = render_all(report)
-    keys = {name: storage.write_bytes(storage.report_key(request.name, name), data)
-            for name, data in outputs.items() if name != REPORT_FILE}
-    published = {"report": report_key, "outputs": keys, "archived": None}
+    keys = {name: storage.write_bytes(storage.report_key(request.name, name), data) for name, data in outputs.items()}
+    published = {"report": keys[REPORT_FILE], "outputs": keys, "archived": None}
     if archive:
-        # the table snapshots the figures were read from (saved with the views): kept for reproduction
-        snapshots = json.loads(storage.read_bytes(storage.report_key(request.name, VIEWS_FILE)))["snapshots"]
+        # the table snapshots the figures were read from (saved with this run's views): kept for reproduction
+        snapshots = json.loads(storage.read_bytes(_beside(report_key, VIEWS_FILE)))["snapshots"]
         revision = archive_report(storage, request, report, outputs, smtp, snapshots=snapshots, reason=reason,
                                   now=now)
         published["archived"] = {"report_id": revision.report_id, "revision": revision.number}
@@ -148,13 +153,18 @@ def issue_report(settings: Settings, request: ReportRequest, *, now: datetime, a
     smtp = smtp or SmtpSettings.from_env()
     report_key = report_model(settings, report_views(settings, request), now)
     published = publish_report(settings, report_key, archive=archive or send, smtp=smtp, reason=reason, now=now)
-    outputs = {**published["outputs"], REPORT_FILE: report_key}
+    outputs = published["outputs"]
     revision = receipt = None
     if published["archived"]:
         revision = Archive(storage).revision(published["archived"]["report_id"], published["archived"]["revision"])
         if send:
             receipt = send_report(settings, revision.report_id, revision.number, smtp)
     return IssuedReport(json.loads(storage.read_bytes(report_key)), outputs, revision, receipt)
+
+
+def _beside(key: str, name: str) -> str:
+    """Another file of the same report run."""
+    return f"{key.rsplit('/', 1)[0]}/{name}"
 
 
 def reproduce_report(settings: Settings, report_id: str, number: int | None = None) -> dict:
