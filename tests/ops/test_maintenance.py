@@ -78,3 +78,28 @@ def test_the_commands_an_operator_and_an_auditor_run(archived, monkeypatch, caps
     assert main(["status", "--date", str(MON)]) == 0
     assert f"source trace_{MON}.csv  sha256 " in capsys.readouterr().out
     assert main(["lake", "expire", "--keep-days", "30"]) == 0
+
+
+def test_two_runs_of_one_window_at_once_each_archive_their_own_snapshots(archived):
+    """Run A reads the week, a day is reloaded, run B reads it again; A's model and publish come last.
+    A's revision must record the snapshots A read (its figures), not B's."""
+    from etl.delivery.mail import SmtpSettings
+    from etl.pipeline import publish_report, report_model, report_views
+    from etl.report.request import ReportRequest
+
+    storage = Storage(archived)
+    request = ReportRequest(MON, SUN, None, None)
+    views_a = report_views(archived, request)
+    write_day(storage.landing / f"trace_{MON}.csv", MON, 500, seed=11)
+    assert backfill(archived, MON, MON).loaded == [MON.isoformat()]
+    views_b = report_views(archived, request)
+    assert views_a != views_b
+    now = datetime(2026, 11, 23, 6, tzinfo=UTC)
+    published_b = publish_report(archived, report_model(archived, views_b, now), archive=True, smtp=SmtpSettings(None),
+                                 reason="run B", now=now)
+    published_a = publish_report(archived, report_model(archived, views_a, now), archive=True, smtp=SmtpSettings(None),
+                                 reason="run A", now=now)
+    a, b = published_a["archived"]["revision"], published_b["archived"]["revision"]
+    reproduced_a, reproduced_b = reproduce_report(archived, "2026-W47", a), reproduce_report(archived, "2026-W47", b)
+    assert reproduced_a["matches"] and reproduced_b["matches"]
+    assert reproduced_a["tables"] != reproduced_b["tables"]
