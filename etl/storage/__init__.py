@@ -4,6 +4,7 @@
     catalog.db                      the lake's Iceberg catalog (MAILFLOW_CATALOG may name PostgreSQL instead)
     lake/mailflow/<table>/          the lake's tables: data and metadata files (see storage.lake)
     reports/<window>/<file>         the latest run of each report window
+    reports/<window>/runs/<run>/    each run's views and report document, before it publishes them
     archive/...                     the auditors' archive (see storage.archive_files)
     outbox/                         messages written instead of sent, when no SMTP server is set
     .staging/                       scratch space of running loads (a cache: nothing there is needed)
