@@ -1,7 +1,8 @@
 """The fault suite: kill -9 the command line at many points of an ingest, of a backfill with
 --reports, of report --archive --send, by time and by files appearing; then run the same command
 again and compare with an uninterrupted run: the days' counts, no inconsistent day, no staging left,
-the archive intact, the same report content and one message per report."""
+the archive intact, the same report content and one message per report. The same, by time, with
+the storage in an S3 bucket (the cluster test kills a whole Airflow worker)."""
 
 from __future__ import annotations
 
@@ -26,18 +27,18 @@ MON, TUE, WED = date(2026, 11, 16), date(2026, 11, 17), date(2026, 11, 18)
 BIG_ROWS = 150_000  # an ingest of a second or two: time enough to die in each of its phases
 
 
-def mailflow(home: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "MAILFLOW_HOME": str(home)}
+def mailflow(home: Path, *args: str, timeout: float = 300, extra: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MAILFLOW_HOME": str(home), **(extra or {})}
     env.pop("MAILFLOW_SMTP_HOST", None)  # mail goes to the outbox: what was sent is on disk
     return subprocess.run([sys.executable, "-m", "etl", *args], env=env, capture_output=True, text=True,
                           timeout=timeout)
 
 
 def killed(home: Path, args: list[str], *, after: float | None = None,
-           when: Callable[[Path], bool] | None = None) -> bool:
+           when: Callable[[Path], bool] | None = None, extra: dict | None = None) -> bool:
     """Run the command and kill -9 it `after` seconds, or as soon as `when(home)` holds; True if it
     died by the kill (False: it finished first)."""
-    env = {**os.environ, "MAILFLOW_HOME": str(home)}
+    env = {**os.environ, "MAILFLOW_HOME": str(home), **(extra or {})}
     env.pop("MAILFLOW_SMTP_HOST", None)
     process = subprocess.Popen([sys.executable, "-m", "etl", *args], env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
@@ -183,3 +184,85 @@ def test_the_suite_kills_mid_run(tmp_path, exports, reference):
         landed.append(any(killed(fresh_home(tmp_path, exports, f"home{number}-{attempt}"), INGEST, **args)
                           for attempt in range(3)))
     assert sum(landed) >= len(INGEST_KILLS) - 1, landed
+
+
+# -- the same on object storage ------------------------------------------------------------
+# The lake, the reports, the archive and the outbox in an S3 bucket (SeaweedFS on loopback), the
+# worker's MAILFLOW_HOME only its scratch space: kills by time, then the same command again.
+
+def on_bucket(store, tmp_path: Path, exports: Path, name: str) -> tuple[Path, dict]:
+    """A worker folder and the settings of a storage of its own in the bucket, the exports landed."""
+    import pyarrow.fs as pafs
+
+    from etl.devtools.servers.seaweedfs import make_bucket
+
+    make_bucket(store, "faults")
+    prefix = f"faults/{tmp_path.name}-{name}"
+    bucket = pafs.S3FileSystem(endpoint_override=store.endpoint, region="us-east-1",
+                               access_key=store.env()["AWS_ACCESS_KEY_ID"],
+                               secret_key=store.env()["AWS_SECRET_ACCESS_KEY"])
+    for path in sorted(exports.iterdir()):
+        with bucket.open_output_stream(f"{prefix}/landing/{path.name}") as stream:
+            stream.write(path.read_bytes())
+    extra = {**store.env(), "MAILFLOW_STORAGE": f"s3://{prefix}",
+             "MAILFLOW_CATALOG": f"sqlite:///{tmp_path / name / 'catalog.db'}"}
+    return tmp_path / name / "worker", extra
+
+
+def bucket_state(home: Path, extra: dict) -> dict:
+    """`state`, read from the bucket: the days' loads, the latest report of each week, the messages."""
+    import pyarrow.fs as pafs
+
+    status = json.loads(mailflow(home, "status", "--json", extra=extra).stdout)
+    days = [{**d, "load": {k: v for k, v in d["load"].items() if k not in ("load_id", "loaded_at")}}
+            for d in status["days"]]
+    bucket = pafs.S3FileSystem(endpoint_override=extra["AWS_ENDPOINT_URL"], region="us-east-1",
+                               access_key=extra["AWS_ACCESS_KEY_ID"], secret_key=extra["AWS_SECRET_ACCESS_KEY"])
+    prefix = extra["MAILFLOW_STORAGE"].removeprefix("s3://")
+    files = [info.path.removeprefix(prefix + "/") for info in
+             bucket.get_file_info(pafs.FileSelector(prefix, recursive=True, allow_not_found=True))]
+    reports = {}
+    for key in sorted(k for k in files if k.startswith("archive/") and k.endswith("/report.json")):
+        with bucket.open_input_stream(f"{prefix}/{key}") as stream:
+            report = json.loads(stream.read())
+        reports[key.split("/")[2]] = {k: v for k, v in report.items() if k != "generated_at"}  # the latest
+    staging = home / ".staging"
+    return {"days": days, "inconsistent": status["inconsistent"], "missing": status["missing"],
+            "staging_left": sorted(p.name for p in staging.iterdir()) if staging.exists() else [],
+            "reports": reports, "messages": len([k for k in files if k.startswith("outbox/") and k.endswith(".eml")]),
+            "worker_keeps": sorted(p.name for p in home.iterdir()) if home.exists() else []}
+
+
+@pytest.fixture(scope="module")
+def bucket_reference(tmp_path_factory, exports, s3_store) -> dict:
+    home, extra = on_bucket(s3_store, tmp_path_factory.mktemp("bucket-reference"), exports, "reference")
+    ended, took = {}, {}
+    for name, args in (("ingest", INGEST), ("backfill", BACKFILL), ("send", SEND)):
+        started = time.monotonic()
+        done = mailflow(home, *args, extra=extra)
+        assert done.returncode == 0, done.stderr[-2000:]
+        took[name] = time.monotonic() - started
+        ended[name] = bucket_state(home, extra)
+    return {"state": ended, "seconds": took}
+
+
+BUCKET_KILLS = [("ingest", 0.3), ("ingest", 0.6), ("ingest", 0.9), ("backfill", 0.5), ("backfill", 0.85),
+                ("send", 0.5), ("send", 0.9)]
+
+
+@pytest.mark.parametrize("command, at", BUCKET_KILLS, ids=[f"{c} at {a:.0%}" for c, a in BUCKET_KILLS])
+def test_a_command_killed_on_object_storage_rerun_ends_as_an_uninterrupted_one(tmp_path, exports, s3_store,
+                                                                               bucket_reference, command, at):
+    home, extra = on_bucket(s3_store, tmp_path, exports, "run")
+    args = {"ingest": INGEST, "backfill": BACKFILL, "send": SEND}[command]
+    seconds = bucket_reference["seconds"]
+    if command == "send":
+        assert mailflow(home, *BACKFILL, extra=extra).returncode == 0
+    landed = killed(home, args, after=at * (seconds[command] + (seconds["ingest"] if command == "backfill" else 0)),
+                    extra=extra)
+    # a kill that came after the command finished proves nothing (the late ones may, on a busy machine)
+    assert landed or at > 0.8, f"{command} finished before the kill at {at:.0%}"
+    done = mailflow(home, *args, extra=extra)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert bucket_state(home, extra) == bucket_reference["state"][command]
+    assert mailflow(home, "archive", "verify", extra=extra).returncode == 0
