@@ -47,19 +47,23 @@ def standalone(tmp_path, **extra_env):
             process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
-        _kill_strays(env["AIRFLOW_HOME"])
+        _kill_strays(env["AIRFLOW_HOME"], process.pid)
         log.close()
 
 
-def _kill_strays(airflow_home: str) -> None:
-    """Airflow's components can outlive their process group (a scheduler was once left running):
-    kill whatever still runs with this test's AIRFLOW_HOME."""
+def _kill_strays(airflow_home: str, session: int) -> None:
+    """Airflow's components can outlive their process group (a scheduler, a LocalExecutor worker were
+    once left running): kill whatever still runs in the session the test started, or with this
+    test's AIRFLOW_HOME (a process that renamed itself may have overwritten its environment)."""
     marker = f"AIRFLOW_HOME={airflow_home}".encode() + b"\0"
     for proc in Path("/proc").iterdir():
         try:
-            if proc.name.isdigit() and marker in (proc / "environ").read_bytes() + b"\0":
+            if not proc.name.isdigit():
+                continue
+            in_session = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[3]) == session
+            if in_session or marker in (proc / "environ").read_bytes() + b"\0":
                 os.kill(int(proc.name), signal.SIGKILL)
-        except (OSError, ValueError):
+        except (OSError, ValueError, IndexError):
             continue  # gone already, or not ours to read
 
 

@@ -71,7 +71,7 @@ class Cluster:
     def stop(self) -> None:
         for name, process in reversed(self.processes.items()):
             stop(process, grace=20 if name.startswith("worker") else 10)
-        _kill_strays(self.folder)
+        _kill_strays(self.folder, {process.pid for process in self.processes.values()})
         if self._postgres:
             postgres.stop(*self._postgres)
 
@@ -149,7 +149,7 @@ def start(folder: Path, *, workers: int = 2, extra_env: dict[str, str] | None = 
     except BaseException:
         for process in reversed(processes.values()):
             stop(process)
-        _kill_strays(folder)
+        _kill_strays(folder, {process.pid for process in processes.values()})
         if pg:
             postgres.stop(*pg)
         raise
@@ -183,16 +183,19 @@ def _write_env(path: Path, env: dict[str, str]) -> None:
     path.chmod(0o600)
 
 
-def _kill_strays(folder: Path) -> None:
-    """Airflow's components may leave children behind their process group (task runners, log servers):
-    kill whatever still runs with a working folder in this cluster."""
+def _kill_strays(folder: Path, sessions: set[int]) -> None:
+    """Airflow's components may leave children behind (task runners, log servers, executor workers):
+    kill whatever still runs in a session this started, or with a working folder in this cluster
+    (a process that renamed itself may have overwritten its environment, hence both)."""
     marker = str(folder).encode()
     for proc in Path("/proc").iterdir():
         try:
-            if proc.name.isdigit() and int(proc.name) != os.getpid() and \
-                    marker in (proc / "environ").read_bytes():
+            if not proc.name.isdigit() or int(proc.name) == os.getpid():
+                continue
+            in_session = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[3]) in sessions
+            if in_session or marker in (proc / "environ").read_bytes():
                 os.kill(int(proc.name), signal.SIGKILL)
-        except (OSError, ValueError):
+        except (OSError, ValueError, IndexError):
             continue
 
 
