@@ -22,9 +22,9 @@ from pathlib import Path
 
 from etl.errors import ArchiveError
 from etl.storage import Storage
+from etl.storage.archive_files import MANIFEST
 
 GENESIS = "0" * 64
-MANIFEST = "manifest.json"
 RECEIPT = "receipt.json"
 REPAIR = "mailflow archive repair"
 
