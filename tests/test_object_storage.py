@@ -184,3 +184,41 @@ def test_a_store_that_refuses_is_one_line_and_exit_2(tmp_path, s3_store, change,
 
 def not_secret_in(text: str) -> bool:
     return all(secret not in text for secret in (SECRET_KEY, "not-the-secret", "hunter2"))
+
+
+@pytest.fixture(scope="module")
+def postgres_catalog(tmp_path_factory):
+    """A real PostgreSQL (Debian's, on loopback, in a temp folder) with a database for a lake catalog."""
+    from etl.devtools.servers import postgres
+
+    process, server = postgres.start(tmp_path_factory.mktemp("postgres"), ("lake",))
+    try:
+        yield server.url("lake")
+    finally:
+        postgres.stop(process, server)
+
+
+def test_writers_on_several_hosts_archive_one_after_the_other_through_the_postgresql_catalog(
+        tmp_path, s3_store, exports, postgres_catalog):
+    """Hosts share only the bucket and the catalog database: the archive's one writer at a time is a
+    lock in that database, so four runs of one week archived at once are r1 to r4, the chain intact."""
+    make_bucket(s3_store, "mailflow")
+    bucket = s3(s3_store)
+    for path in sorted(exports.iterdir())[:1]:
+        with bucket.open_output_stream(f"mailflow/hosts/landing/{path.name}") as stream:
+            stream.write(path.read_bytes())
+    hosts = [{**s3_store.env(), "MAILFLOW_STORAGE": "s3://mailflow/hosts", "MAILFLOW_CATALOG": postgres_catalog,
+              "MAILFLOW_HOME": str(tmp_path / f"host-{n}")} for n in range(4)]
+    assert mailflow(hosts[0], "ingest", "--date", MON).returncode == 0
+    runs = [subprocess.Popen([sys.executable, "-m", "etl", "report", "--from", str(MON), "--archive"],
+                             env={**os.environ, **host}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            for host in hosts]
+    assert [run.wait(timeout=300) for run in runs] == [0] * 4, [run.stderr.read()[-2000:] for run in runs]
+    listed = json.loads(mailflow(hosts[1], "archive", "list", "--json").stdout)
+    assert sorted(r["revision"] for r in listed) == [1, 2, 3, 4]
+    verified = mailflow(hosts[2], "archive", "verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    # each host kept nothing but its scratch space (the report writers not even that)
+    kept = [sorted(p.name for p in home.iterdir()) if home.exists() else []
+            for home in (tmp_path / f"host-{n}" for n in range(4))]
+    assert kept == [[".staging"], [], [], []]
