@@ -69,11 +69,7 @@ class Cluster:
         process.wait()
 
     def stop(self) -> None:
-        for name, process in reversed(self.processes.items()):
-            stop(process, grace=20 if name.startswith("worker") else 10)
-        _kill_strays(self.folder, {process.pid for process in self.processes.values()})
-        if self._postgres:
-            postgres.stop(*self._postgres)
+        _shutdown(self.folder, self.processes, self._postgres)
 
 
 def start(folder: Path, *, workers: int = 2, extra_env: dict[str, str] | None = None, say=print) -> Cluster:
@@ -147,12 +143,17 @@ def start(folder: Path, *, workers: int = 2, extra_env: dict[str, str] | None = 
         say(f"Airflow      {cluster.ui}  ({time.monotonic() - began:.0f} s)")
         return cluster
     except BaseException:
-        for process in reversed(processes.values()):
-            stop(process)
-        _kill_strays(folder, {process.pid for process in processes.values()})
-        if pg:
-            postgres.stop(*pg)
+        _shutdown(folder, processes, pg)
         raise
+
+
+def _shutdown(folder: Path, processes: dict[str, subprocess.Popen], pg: tuple | None) -> None:
+    """Stop what was started, the last first; then whatever its components left behind; then PostgreSQL."""
+    for name, process in reversed(processes.items()):
+        stop(process, grace=20 if name.startswith("worker") else 10)
+    _kill_strays(folder, {process.pid for process in processes.values()})
+    if pg:
+        postgres.stop(*pg)
 
 
 def _airflow() -> str:
