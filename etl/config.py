@@ -44,6 +44,8 @@ class Settings:
     memory_limit: str
     no_tls_pct: float
     tls10_pct: float
+    regression_pp: float = 10.0
+    regression_min_messages: int = 100
     source_format: str = "auto"
     connectors_file: Path | None = None
     postfix_tls_logging: bool = True
@@ -65,6 +67,10 @@ def settings() -> Settings:
         # report insights fire strictly above these shares
         no_tls_pct=_float("MAILFLOW_NO_TLS_PCT", 25.0),
         tls10_pct=_float("MAILFLOW_TLS10_PCT", 50.0),
+        # a regression: the encrypted share fell by more than this many points against the previous
+        # window, with at least this many messages in both
+        regression_pp=_float("MAILFLOW_REGRESSION_PP", 10.0),
+        regression_min_messages=int(_float("MAILFLOW_REGRESSION_MIN_MESSAGES", 100)),
         # what the exports are: auto (per file), csv or postfix
         source_format=os.environ.get("MAILFLOW_SOURCE") or "auto",
         # connector rules for Postfix logs; $MAILFLOW_HOME/connectors.toml when there is one

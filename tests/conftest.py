@@ -123,6 +123,34 @@ def compute(cfg, start, end, *, connector=None, direction=None, generated_at, th
                         thresholds=thresholds or Thresholds.from_settings(cfg), generated_at=generated_at, **views)
 
 
+def commit_aggregates(cfg, connector_tls, remote_domains=(), loads=()) -> None:
+    """Hand-made warehouse rows committed to the lake's aggregate tables day by day, as rebuilds do:
+    connector_tls (date, direction, connector, bucket, messages), remote_domains (... remote domain,
+    messages) and loads (date, rows read, rows quarantined), all from the load 'L'."""
+    import pyarrow.compute as pc
+
+    from etl import sql
+    from etl.duck import connect, run
+    from etl.load.warehouse import TABLES
+
+    con = connect()
+    for table in TABLES:
+        run(con, sql.load(f"load/schema/{table}"))
+    for r in connector_tls:
+        run(con, "insert into daily_connector_tls values ($1, $2, $3, $4, $5, 0, 'L')", list(r))
+    for r in remote_domains:
+        run(con, "insert into daily_remote_domain_tls values ($1, $2, $3, $4, $5, $6, 0, 'L')", list(r))
+    for day, read, quarantined in loads:
+        run(con, "insert into daily_load values ($1, $2, $2, $3, 0, 0, 0, '{}', '[]', now(), 'L')",
+            [day, read, quarantined])
+    lake = Storage(cfg).lake
+    for table in TABLES:
+        rows = con.sql(f"select * from {table}").to_arrow_table()
+        for day in sorted(set(rows["date"].to_pylist())):
+            lake.replace_day(table, day, rows.filter(pc.equal(rows["date"], day)))
+    con.close()
+
+
 def write_outputs(report, out: Path, formats=("html", "email", "txt", "json")) -> list[Path]:
     from etl.report.render import OUTPUT_NAMES, render
 

@@ -1,6 +1,7 @@
 """The tamper-evident report archive for auditors.
 
     archive/2026/W47/r1/           a weekly report (Monday to Sunday), revision 1
+    archive/2026/11/r1/            a monthly report (a calendar month)
     archive/adhoc/<window>[...]/r1/ any other window or filter
     archive/index.jsonl             one line per event, each holding the SHA-256 of the line before
     archive/index.head              how many lines the index has, and the SHA-256 of the last

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TypedDict
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SCHEMA_FILE = Path(__file__).with_name("report.schema.json")
 
 # TLS bucket -> a count or a share; keys are contract.TLS_BUCKETS
@@ -41,18 +41,50 @@ class Filters(TypedDict):
 class ThresholdsDoc(TypedDict):
     no_tls_pct: float
     tls10_pct: float
+    regression_pp: float
+    regression_min_messages: int
+
+
+class PreviousWindow(TypedDict):
+    start: str
+    end: str
+    days: int
+    days_present: int
+    missing_days: list[str]
+
+
+class TrendWindow(TypedDict):
+    start: str
+    end: str
+    days_expected: int
+    days_present: int  # below days_expected: marked incomplete; 0: no figures at all
+
+
+class Trend(TypedDict):
+    period: str  # week, month, or "<n> days"
+    windows: list[TrendWindow]  # oldest first; the report's own window last
+
+
+class TrendPoint(TypedDict):
+    messages: int
+    encrypted_pct: float | None  # None: no mail in that window
+    none_pct: float | None
+    tls10_pct: float | None
 
 
 class TlsBlock(TypedDict):
     messages: int
     tls: TlsCounts
     tls_pct: TlsShares  # percentages_above: adds up to 100
-    encrypted_pct: float
+    encrypted_pct: float  # TLS 1.2 or 1.3
 
 
 class ConnectorTls(TlsBlock):
     connector: str | None  # None: mail through no connector
     direction: str
+    previous: TlsBlock | None  # None: the previous window has no day loaded
+    change_pp: dict[str, float] | None  # bucket (and "encrypted") -> now minus then; None unless mail in both
+    trend: list[TrendPoint | None]  # one per Trend window; None: no day of it loaded
 
 
 class DayFlow(TypedDict):
@@ -73,13 +105,17 @@ class RemoteDomain(TypedDict):
 class Insight(TypedDict):
     connector: str | None
     direction: str
-    rule: str
+    rule: str  # etl.report.rules.RULES
     title: str
-    severity: int  # 1 = most severe
-    share_pct: float  # the same number as the connector's tls_pct for the rule's bucket
-    threshold_pct: float
+    severity: int  # 1 = most severe, 3 = for information
+    status: str  # new | persisting | resolved
+    since: str | None  # first day of the unbroken run of windows it fires in; None when resolved
+    share_pct: float | None  # the same number as the connector row shows (tls_pct of the bucket, or encrypted_pct)
+    previous_share_pct: float | None
+    threshold_pct: float | None  # percent; percentage points for a regression
     messages: int
     messages_total: int
+    previous_messages_total: int | None
     top_remote_domains: list[RemoteDomain]
 
 
@@ -89,12 +125,14 @@ class Report(TypedDict):
     headline: str
     window: Window
     completeness: Completeness
+    previous: PreviousWindow | None
     filters: Filters
     thresholds: ThresholdsDoc
     generated_at: str
     counting_unit: str
     snapshot: dict[str, TlsBlock]  # direction -> TLS block for the whole organisation
     connectors: list[ConnectorTls]
+    trend: Trend
     all_mail_flow: list[DayFlow]
     daily: list[ConnectorDayFlow]
     insights: list[Insight]

@@ -4,7 +4,7 @@ the window's rows of each aggregate table as of one snapshot, scanned by DuckDB 
 from __future__ import annotations
 
 import time
-from datetime import date
+from datetime import date, timedelta
 
 import duckdb
 
@@ -13,11 +13,13 @@ from etl.contract import REPORTED_DIRECTIONS
 from etl.duck import connect, run
 from etl.errors import ReportError
 from etl.load.warehouse import TABLES as AGGREGATES
-from etl.report.model import RULES
 from etl.report.request import ReportRequest
+from etl.report.rules import RULES
 from etl.storage import Storage
 
 TOP_DOMAINS = 5
+# how far back an insight's history (since when it fires) and the trend look: two years
+HISTORY_DAYS = 731
 
 
 def _rows(con, name: str, params: dict | None = None) -> list[dict]:
@@ -32,6 +34,7 @@ def connect_views(tables: dict) -> duckdb.DuckDBPyConnection:
     for name, data in tables.items():
         con.register(name, data)
     run(con, sql.load("report/report_rows"))
+    run(con, sql.load("report/report_series"))
     return con
 
 
@@ -40,19 +43,38 @@ def snapshot_ids(storage: Storage) -> dict[str, int | None]:
     return {table: storage.lake.snapshot_id(table) for table in AGGREGATES}
 
 
-def open_window(storage: Storage, start: date, end: date, snapshots: dict[str, int | None] | None = None,
-                attempts: int = 5) -> tuple[duckdb.DuckDBPyConnection, dict[str, int | None]]:
-    """The window's aggregates, each table as of one snapshot (the current ones unless given), with
-    the report views on them. A day whose tables are caught between a rebuild's commits is read
-    again from newer snapshots; if it stays mixed, the report stops and says which day."""
+def series_of(request: ReportRequest, loaded_days: list[date]) -> list[ReportRequest]:
+    """The windows the report is compared with, newest first: its own, then the ones before it, back
+    to the first loaded day, but no further than HISTORY_DAYS before its end."""
+    horizon = request.end - timedelta(days=HISTORY_DAYS)
+    first = min((day for day in loaded_days if day >= horizon), default=request.start)
+    return request.series(back_to=max(first, horizon))
+
+
+def open_window(storage: Storage, request: ReportRequest, snapshots: dict[str, int | None] | None = None,
+                attempts: int = 5) -> tuple[duckdb.DuckDBPyConnection, dict[str, int | None], list[ReportRequest]]:
+    """The aggregates of the request's window and of the windows before it (its series), each table as
+    of one snapshot (the current ones unless given), with the report views on them. A day whose
+    tables are caught between a rebuild's commits is read again from newer snapshots; if it stays
+    mixed, the report stops and says which day."""
     for attempt in range(attempts):
         pinned = snapshots or snapshot_ids(storage)
-        # read once into memory (a year of aggregates is small): the views scan them many times
-        con = connect_views({table: storage.lake.read(table, start, end, snapshot_id=pinned[table])
-                             for table in AGGREGATES})
+        lake = storage.lake
+        loads = lake.read("daily_load", request.end - timedelta(days=HISTORY_DAYS), request.end,
+                          snapshot_id=pinned["daily_load"])
+        series = series_of(request, loads["date"].to_pylist())
+        # read once into memory (a year of aggregates is small): the views scan them many times;
+        # remote domains only for the report's own window, the one place they are shown
+        con = connect_views({
+            "daily_load": loads,
+            "daily_connector_tls": lake.read("daily_connector_tls", series[-1].start, request.end,
+                                             snapshot_id=pinned["daily_connector_tls"]),
+            "daily_remote_domain_tls": lake.read("daily_remote_domain_tls", request.start, request.end,
+                                                 snapshot_id=pinned["daily_remote_domain_tls"]),
+        })
         mixed = [row["date"] for row in _rows(con, "report_mixed_days")]
         if not mixed:
-            return con, pinned
+            return con, pinned, series
         con.close()
         if snapshots is not None or attempt == attempts - 1:
             break
@@ -63,12 +85,15 @@ def open_window(storage: Storage, start: date, end: date, snapshots: dict[str, i
 
 
 def query_views(storage: Storage, request: ReportRequest, snapshots: dict[str, int | None] | None = None) -> dict:
-    """The rows of every report view for the request's window and filters (dates as ISO text), read
-    from the aggregate tables' current snapshots, or from `snapshots` (time travel: a reproduction)."""
+    """The rows of every report view for the request's window and filters (dates as ISO text), and
+    of its series of earlier windows, read from the aggregate tables' current snapshots, or from
+    `snapshots` (time travel: a reproduction)."""
     window = {"start": request.start, "end": request.end}
     filters = {**window, "connector": request.connector, "direction": request.direction,
                "directions": list(REPORTED_DIRECTIONS)}
-    con, snapshots = open_window(storage, request.start, request.end, snapshots)
+    con, snapshots, series = open_window(storage, request, snapshots)
+    windows = {"starts": [w.start for w in series], "ends": [w.end for w in series]}
+    previous = series[1] if len(series) > 1 else request.earlier()
     try:
         _require_a_loaded_day(_rows(con, "report_days", window), request)
         views = {
@@ -78,20 +103,26 @@ def query_views(storage: Storage, request: ReportRequest, snapshots: dict[str, i
             "snapshot_tls": _rows(con, "report_snapshot_tls", {
                 **window, "direction": request.direction, "directions": list(REPORTED_DIRECTIONS)}),
             "remote_domains": _rows(con, "report_remote_domains", {
-                **filters, "buckets": [rule.bucket for rule in RULES], "top": TOP_DOMAINS}),
+                **filters, "buckets": [rule.bucket for rule in RULES if rule.bucket], "top": TOP_DOMAINS}),
+            "previous_days": _rows(con, "report_days", {"start": previous.start, "end": previous.end}),
+            "history_days": _rows(con, "report_history_days", windows),
+            "history": _rows(con, "report_history", {
+                **windows, "connector": request.connector, "direction": request.direction,
+                "directions": list(REPORTED_DIRECTIONS)}),
         }
     finally:
         con.close()
     for rows in views.values():
         for row in rows:
-            if isinstance(row.get("date"), date):
-                row["date"] = row["date"].isoformat()
+            for key, value in row.items():
+                if isinstance(value, date):
+                    row[key] = value.isoformat()
     return {"request": request.to_json(), "snapshots": snapshots, "views": views}
 
 
 def completeness(storage: Storage, request: ReportRequest) -> dict:
     """Which days of the window are loaded. A missing day does not stop the report: it is marked."""
-    con, _ = open_window(storage, request.start, request.end)
+    con, _, _ = open_window(storage, request)
     try:
         days = _rows(con, "report_days", {"start": request.start, "end": request.end})
     finally:

@@ -33,11 +33,11 @@ _REVISION = re.compile(r"r\d+")
 
 
 def revision_location(report_id: str, number: int) -> str:
-    """`2026-W47` -> `2026/W47/r1`; `adhoc/<window>` -> `adhoc/<window>/r1`."""
+    """`2026-W47` -> `2026/W47/r1`; `2026-11` -> `2026/11/r1`; `adhoc/<window>` -> `adhoc/<window>/r1`."""
     if report_id.startswith("adhoc/"):
         return f"{report_id}/r{number}"
-    year, week = report_id.split("-W")
-    return f"{year}/W{week}/r{number}"
+    year, period = report_id.split("-", 1)
+    return f"{year}/{period}/r{number}"
 
 
 class FolderArchiveStore:

@@ -6,21 +6,18 @@ import json
 import random
 from datetime import UTC, date, datetime
 
-import pyarrow.compute as pc
 import pytest
 
 from etl import sql
 from etl.contract import REPORTED_DIRECTIONS, TLS_BUCKETS
-from etl.duck import connect, run
 from etl.errors import ReportError
-from etl.load.warehouse import TABLES
 from etl.report.model import Thresholds, build_report
 from etl.report.queries import open_window
 from etl.report.render import render
-from etl.report.request import previous_week
+from etl.report.request import ReportRequest, previous_week
 from etl.shares import percentages
 from etl.storage import Storage
-from tests.conftest import compute, write_outputs
+from tests.conftest import commit_aggregates, compute, write_outputs
 
 D1, D2, D3 = date(2026, 11, 16), date(2026, 11, 17), date(2026, 11, 18)
 NOW = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
@@ -47,27 +44,12 @@ REMOTE = [
 @pytest.fixture
 def warehouse(cfg):
     """The rows above, committed to the lake's aggregate tables day by day, as rebuilds do."""
-    con = connect()
-    for table in TABLES:
-        run(con, sql.load(f"load/schema/{table}"))
-    for r in CONNECTOR_TLS:
-        run(con, "insert into daily_connector_tls values ($1, $2, $3, $4, $5, 0, 'L')", list(r))
-    for r in REMOTE:
-        run(con, "insert into daily_remote_domain_tls values ($1, $2, $3, $4, $5, $6, 0, 'L')", list(r))
-    for day, read, quarantined in ((D1, 150, 2), (D3, 12, 0)):
-        run(con, "insert into daily_load values ($1, $2, $2, $3, 0, 0, 0, '{}', '[]', now(), 'L')",
-            [day, read, quarantined])
-    lake = Storage(cfg).lake
-    for table in TABLES:
-        rows = con.sql(f"select * from {table}").to_arrow_table()
-        for day in sorted(set(rows["date"].to_pylist())):
-            lake.replace_day(table, day, rows.filter(pc.equal(rows["date"], day)))
-    con.close()
+    commit_aggregates(cfg, CONNECTOR_TLS, REMOTE, [(D1, 150, 2), (D3, 12, 0)])
     return cfg
 
 
 def view(cfg, name, **params):
-    con, _ = open_window(Storage(cfg), D1, D3)
+    con, _, _ = open_window(Storage(cfg), ReportRequest(D1, D3))
     if name != "report_days":
         params["directions"] = list(REPORTED_DIRECTIONS)
     try:
@@ -223,7 +205,8 @@ def test_the_schema_describes_the_typed_report_and_refuses_what_it_is_not(wareho
     assert list(validator.iter_errors(report)) == []
     assert set(validator.schema["required"]) == set(get_type_hints(Report)) == set(report)
     for broken in ({**report, "extra": 1}, {k: v for k, v in report.items() if k != "insights"},
-                   {**report, "schema_version": 2}, {**report, "window": {**report["window"], "start": "16/11/2026"}}):
+                   {**report, "schema_version": SCHEMA_VERSION + 1},
+                   {**report, "window": {**report["window"], "start": "16/11/2026"}}):
         assert list(validator.iter_errors(broken)), broken.keys()
 
 
