@@ -60,3 +60,14 @@ def format_pct(share: float) -> str:
     text = repr(float(share))
     decimals = max(1, len(text.partition(".")[2])) if "e" not in text else MAX_DECIMALS
     return f"{share:.{min(decimals, MAX_DECIMALS)}f}%"
+
+
+def format_points(change: float | None) -> str:
+    """A change in percentage points, signed (`+3.0`, `−15.0`, `0.0`) with as many decimals as the
+    shares it is the difference of; `–` when there is nothing to compare with."""
+    if change is None:
+        return "–"
+    text = format_pct(abs(change))[:-1]
+    if change > 0:
+        return "+" + text
+    return "−" + text if change < 0 else text

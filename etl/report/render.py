@@ -15,7 +15,7 @@ from etl.report.csv_views import view_csvs
 from etl.report.document import Report
 from etl.report.names import html_name, text_name
 from etl.report.view import view
-from etl.shares import format_pct
+from etl.shares import format_pct, format_points
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 FORMATS = ("html", "email", "txt", "json")
@@ -45,6 +45,7 @@ def environment() -> Environment:
     )
     env.filters["num"] = lambda n: f"{n:,}"
     env.filters["pct"] = format_pct
+    env.filters["pp"] = format_points
     env.filters["text_name"] = text_name
     env.filters["html_name"] = html_name
     env.globals["buckets"] = TLS_BUCKETS

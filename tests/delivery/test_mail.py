@@ -51,7 +51,8 @@ def test_the_report_arrives_encrypted_with_its_parts(cfg, smtp_server, certifica
     assert "No TLS is over 25%" in alternative.get_body(preferencelist=("plain",)).get_content()
     assert body.get_content_type() == "text/html" and "<svg" not in body.get_content()
     attachments = sorted(a.get_filename() for a in message.iter_attachments())
-    assert attachments == ["insights.csv", "mail_flow_daily.csv", "protected_in_transit.csv", "tls_usage.csv"]
+    assert attachments == ["insights.csv", "mail_flow_daily.csv", "protected_in_transit.csv", "tls_usage.csv",
+                           "trend.csv"]
     assert receipt["server_reply"].startswith("250")
 
 

@@ -173,7 +173,7 @@ def test_text_output_carries_the_numbers(warehouse, tmp_path):
     assert [p.name for p in paths] == ["report.html", "email.html", "report.txt", "report.json"]
     text = (tmp_path / "out" / "report.txt").read_text()
     for expected in ("2 connectors need attention", "MISSING: 2026-11-17", "2 of 162 rows read (1.2%)",
-                     "Partner (outbound): No TLS is over 25% (30.0%, 3 of 10 messages)",
+                     "[New] Partner (outbound): No TLS is over 25%\n    30.0% of 10 messages (3).",
                      "Top remote domains: b.example (2), a.example (1)", "No connector", "63.6%",
                      "Counting unit: one message per recipient"):
         assert expected in text, expected

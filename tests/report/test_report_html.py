@@ -155,7 +155,8 @@ def test_hostile_names_cannot_garble_the_outputs():
     assert "Conn\\u202Etxt.exe (inbound): No TLS is over 25%" in text and "Two\\u000ALines" in text
     assert "evil\\u202Eexample (40)" in text
     assert all(len(line) < 200 for line in text.splitlines() if "LLLL" in line)  # 5,000 characters cut at 80
-    assert "L" * 32 + "…" in text and "L" * 33 not in text  # its table column is 33 characters wide
+    assert "L" * 32 + "…" in text  # its table column is 33 characters wide
+    assert "L" * 79 + "…" in text and "L" * 80 not in text  # elsewhere it is cut at 80
 
     email = render(report, "email").decode()
     assert "\u202e" not in email
