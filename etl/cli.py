@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from etl.config import settings
-from etl.errors import MailflowError
+from etl.errors import MailflowError, ReportError
 from etl.sources.detect import FORMATS as SOURCE_FORMATS
 
 PROG = "mailflow"
@@ -129,34 +129,59 @@ def cmd_check(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from etl.pipeline import issue_report
+    from etl.pipeline import issue_report, plan_reports
     from etl.report.render import OUTPUT_NAMES, parse_formats
     from etl.report.request import ReportRequest
-    from etl.storage import Storage
-    from etl.storage.local import write_bytes_atomic
 
     formats = parse_formats(args.format)
     now = datetime.now(UTC)  # the command line's one clock: the default window and generated_at
-    request = ReportRequest.resolve(today=now.date(), start=args.start, end=args.end, connector=args.connector,
-                                    direction=args.direction)
+    request = ReportRequest.resolve(today=now.date(), start=args.start, end=args.end, month=args.month,
+                                    connector=args.connector, direction=args.direction)
     config = settings()
-    issued = issue_report(config, request, now=now, archive=args.archive, send=args.send, reason=args.reason)
+    jobs = [None]
+    if args.subscriptions:
+        if request.connector or request.direction:
+            raise ReportError("--subscriptions issues the organisation's report and its subscriptions' own; "
+                              "leave out --connector and --direction")
+        cadence = request.cadence
+        if cadence is None:
+            raise ReportError("subscriptions are weekly (a Monday to Sunday) or monthly (--month); "
+                              f"{request.start} to {request.end} is neither")
+        jobs = plan_reports(config, request, cadence)
+    for job in jobs:
+        narrowed = ReportRequest.from_json(job["request"]) if job else request
+        issued = issue_report(config, narrowed, now=now, archive=args.archive, send=args.send, reason=args.reason,
+                              job=job)
+        _print_outputs(config, issued, [OUTPUT_NAMES[fmt] for fmt in formats], args.out)
+        label = f" ({narrowed.subscription})" if narrowed.subscription else ""
+        print(f"{issued.report['title']} {request.start} to {request.end}{label}: {issued.report['headline']}",
+              file=sys.stderr)
+        if issued.revision is not None:
+            print(f"archived {issued.revision.report_id} r{issued.revision.number}: {issued.revision.path}",
+                  file=sys.stderr)
+        if issued.receipt is not None and issued.receipt.get("skipped"):
+            print(f"not mailed: {issued.receipt['skipped']}", file=sys.stderr)
+        elif issued.receipt is not None:
+            _print_receipt(issued.receipt)
+    return 0
+
+
+def _print_outputs(config, issued, names: list[str], out: Path | None) -> None:
+    """Where each output is; with --out, copied there (a subscription's into a folder of its own)."""
+    from etl.storage import Storage
+    from etl.storage.local import write_bytes_atomic
+
     storage = Storage(config)
-    for fmt in formats:
-        key = issued.outputs[OUTPUT_NAMES[fmt]]
-        if args.out is None:
+    subscription = issued.report["filters"]["subscription"]
+    target = out / subscription if out is not None and subscription else out
+    for name in names:
+        key = issued.outputs[name]
+        if target is None:
             print(storage.where(key))
             continue
-        args.out.mkdir(parents=True, exist_ok=True)
-        write_bytes_atomic(args.out / OUTPUT_NAMES[fmt], storage.read_bytes(key))
-        print(args.out / OUTPUT_NAMES[fmt])
-    print(f"{issued.report['title']} {request.start} to {request.end}: {issued.report['headline']}", file=sys.stderr)
-    if issued.revision is not None:
-        print(f"archived {issued.revision.report_id} r{issued.revision.number}: {issued.revision.path}",
-              file=sys.stderr)
-    if issued.receipt is not None:
-        _print_receipt(issued.receipt)
-    return 0
+        target.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(target / name, storage.read_bytes(key))
+        print(target / name)
 
 
 def _print_receipt(receipt: dict) -> None:
@@ -432,17 +457,23 @@ def build_parser() -> argparse.ArgumentParser:
                       "the mail flow & TLS report for a window of days (default: last Monday to Sunday)",
                       f"{PROG} report --out out/                                  # last week\n"
                       f"{PROG} report --from 2026-11-16 --to 2026-11-22 --archive --send\n"
+                      f"{PROG} report --month 2026-11 --archive                   # a calendar month\n"
                       f"{PROG} report --from 2026-11-16 --connector 'Partner Northwind Legacy' --format html")
     report.add_argument("--from", dest="start", type=_day,
                         help="first UTC day (alone: a 7-day window from it; default: the previous Monday)")
     report.add_argument("--to", dest="end", type=_day,
                         help="last UTC day (alone: the 7 days ending there; default: the previous Sunday)")
+    report.add_argument("--month", metavar="YYYY-MM",
+                        help="a calendar month, compared with the month before (archived as e.g. 2026-11)")
     report.add_argument("--connector", help="only this connector")
     report.add_argument("--direction", choices=["inbound", "outbound"])
     report.add_argument("--out", type=Path,
                         help="also copy the outputs here (they are always in $MAILFLOW_HOME/reports/<window>/)")
     report.add_argument("--format", default="html,email,txt,json",
                         help="outputs to print (and copy to --out), comma-separated: html,email,txt,json")
+    report.add_argument("--subscriptions", action="store_true",
+                        help="also one report per subscription of the window's cadence (weekly or monthly), as "
+                             "the scheduled DAG runs do ($MAILFLOW_HOME/subscriptions.toml)")
     report.add_argument("--archive", action="store_true", help="archive this run as a new revision")
     report.add_argument("--send", action="store_true", help="mail the archived revision (implies --archive)")
     report.add_argument("--reason", help="why this revision exists (e.g. 'late data'); recorded in the index")

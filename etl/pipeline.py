@@ -2,6 +2,7 @@
 
     load_day          ingest -> aggregate -> quality gate
     issue_report      plan -> views -> model -> publish (render, archive) -> send
+    plan_reports      the reports a scheduled run owes: the organisation's, and one per subscription
     reproduce_report  an archived revision's views and model again, from the table snapshots it was
                       read from: the proof that its figures came from the data
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from etl.report.model import Thresholds, build_report
 from etl.report.queries import completeness, query_views
 from etl.report.render import render_all, to_json
 from etl.report.request import ReportRequest
+from etl.report.subscriptions import load_subscriptions
 from etl.sources.detect import SourceOptions
 from etl.storage import Storage
 
@@ -85,6 +87,23 @@ def plan_report(settings: Settings, request: ReportRequest) -> dict:
     return {"request": request.to_json(), **completeness(storage, request)}
 
 
+def plan_reports(settings: Settings, request: ReportRequest, cadence: str | None = None) -> list[dict]:
+    """The reports a run issues: `request` for the organisation (to the default recipients), and with a
+    `cadence` (weekly, monthly) one per subscription of that cadence, narrowed to its connectors and
+    direction, for its own recipients. Checked before anything is issued: a window without a loaded
+    day, or a bad subscriptions file, stops the run with one line."""
+    plan_report(settings, request)
+    jobs = [{"request": request.to_json(), "subscription": None, "recipients": None, "skip_when_no_insights": False}]
+    for subscription in load_subscriptions(settings.home) if cadence else []:
+        if subscription.cadence == cadence:
+            narrowed = replace(request, connectors=subscription.connectors, direction=subscription.direction,
+                               subscription=subscription.name)
+            jobs.append({"request": narrowed.to_json(), "subscription": subscription.name,
+                         "recipients": list(subscription.recipients),
+                         "skip_when_no_insights": subscription.skip_when_no_insights})
+    return jobs
+
+
 def report_views(settings: Settings, request: ReportRequest) -> str:
     """The report views' rows and the table snapshots they were read from, saved in a folder of this
     run's own (two runs of one window at once must not swap each other's intermediate files);
@@ -101,9 +120,7 @@ def report_model(settings: Settings, views_key: str, generated_at: datetime) -> 
     storage = Storage(settings)
     saved = json.loads(storage.read_bytes(views_key))
     request = ReportRequest.from_json(saved["request"])
-    report = build_report(start=request.start, end=request.end, connector=request.connector,
-                          direction=request.direction, thresholds=Thresholds.from_settings(settings),
-                          generated_at=generated_at, **saved["views"])
+    report = _build(request, Thresholds.from_settings(settings), generated_at, saved["views"])
     return storage.write_bytes(_beside(views_key, REPORT_FILE), to_json(report))
 
 
@@ -127,15 +144,31 @@ def publish_report(settings: Settings, report_key: str, *, archive: bool, smtp: 
     return published
 
 
-def send_report(settings: Settings, report_id: str, revision: int, smtp: SmtpSettings) -> dict:
-    """Mail an archived revision, at most once (a retried send returns the first receipt)."""
-    return send_revision(Storage(settings), report_id, revision, smtp)
+def send_report(settings: Settings, report_id: str, revision: int, smtp: SmtpSettings,
+                skip_when_no_insights: bool = False) -> dict:
+    """Mail an archived revision to the recipients it was archived for, at most once (a retried send
+    returns the first receipt). With `skip_when_no_insights`, a report where nothing fired and
+    nothing was resolved stays archived and unsent."""
+    storage = Storage(settings)
+    if skip_when_no_insights:
+        archive = Archive(storage)
+        report = json.loads(archive.read(archive.revision(report_id, revision), REPORT_FILE))
+        if not report["insights"]:
+            return {"skipped": "no insights (skip_when_no_insights)", "message_id": None}
+    return send_revision(storage, report_id, revision, smtp)
+
+
+def _build(request: ReportRequest, thresholds: Thresholds, generated_at: datetime, views: dict) -> Report:
+    return build_report(start=request.start, end=request.end, connector=request.connector, direction=request.direction,
+                        connectors=request.connectors, subscription=request.subscription, thresholds=thresholds,
+                        generated_at=generated_at, **views)
 
 
 def request_of(report: Report) -> ReportRequest:
     window, filters = report["window"], report["filters"]
     return ReportRequest(date.fromisoformat(window["start"]), date.fromisoformat(window["end"]),
-                         filters["connector"], filters["direction"])
+                         filters["connector"], filters["direction"], tuple(filters.get("connectors") or ()),
+                         filters.get("subscription"))
 
 
 @dataclass(frozen=True)
@@ -147,10 +180,14 @@ class IssuedReport:
 
 
 def issue_report(settings: Settings, request: ReportRequest, *, now: datetime, archive: bool = False,
-                 send: bool = False, reason: str | None = None, smtp: SmtpSettings | None = None) -> IssuedReport:
-    """The whole report chain, as the weekly DAG runs it; `send` implies `archive`."""
+                 send: bool = False, reason: str | None = None, smtp: SmtpSettings | None = None,
+                 job: dict | None = None) -> IssuedReport:
+    """The whole report chain, as the report DAGs run it; `send` implies `archive`. A `job` of
+    plan_reports gives a subscription's recipients and whether to spare them an empty report."""
     storage = Storage(settings)
     smtp = smtp or SmtpSettings.from_env()
+    if job and job["recipients"]:
+        smtp = replace(smtp, recipients=tuple(job["recipients"]))
     report_key = report_model(settings, report_views(settings, request), now)
     published = publish_report(settings, report_key, archive=archive or send, smtp=smtp, reason=reason, now=now)
     outputs = published["outputs"]
@@ -158,7 +195,8 @@ def issue_report(settings: Settings, request: ReportRequest, *, now: datetime, a
     if published["archived"]:
         revision = Archive(storage).revision(published["archived"]["report_id"], published["archived"]["revision"])
         if send:
-            receipt = send_report(settings, revision.report_id, revision.number, smtp)
+            receipt = send_report(settings, revision.report_id, revision.number, smtp,
+                                  skip_when_no_insights=bool(job and job["skip_when_no_insights"]))
     return IssuedReport(json.loads(storage.read_bytes(report_key)), outputs, revision, receipt)
 
 
@@ -181,9 +219,8 @@ def reproduce_report(settings: Settings, report_id: str, number: int | None = No
     archived: Report = json.loads(archive.read(revision, REPORT_FILE))
     request = request_of(archived)
     saved = query_views(storage, request, manifest["tables"])
-    report = build_report(start=request.start, end=request.end, connector=request.connector,
-                          direction=request.direction, thresholds=Thresholds(**manifest["thresholds"]),
-                          generated_at=datetime.fromisoformat(manifest["generated_at"]), **saved["views"])
+    report = _build(request, Thresholds(**manifest["thresholds"]), datetime.fromisoformat(manifest["generated_at"]),
+                    saved["views"])
     said = content_sha256(report)
     return {"report_id": revision.report_id, "revision": revision.number, "tables": manifest["tables"],
             "content_sha256": said, "archived_content_sha256": manifest["content_sha256"],

@@ -110,17 +110,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def compute(cfg, start, end, *, connector=None, direction=None, generated_at, thresholds=None):
+def compute(cfg, start, end, *, connector=None, direction=None, connectors=(), subscription=None, generated_at,
+            thresholds=None):
     """The report for a window, straight from the warehouse (views -> model), nothing written."""
     from etl.report.model import Thresholds, build_report
     from etl.report.queries import query_views
     from etl.report.request import ReportRequest
 
-    request = ReportRequest(start, end, connector, direction)
+    request = ReportRequest(start, end, connector, direction, tuple(connectors), subscription)
     request.check()
     views = query_views(Storage(cfg), request)["views"]
-    return build_report(start=start, end=end, connector=connector, direction=direction,
-                        thresholds=thresholds or Thresholds.from_settings(cfg), generated_at=generated_at, **views)
+    return build_report(start=start, end=end, connector=connector, direction=direction, connectors=tuple(connectors),
+                        subscription=subscription, thresholds=thresholds or Thresholds.from_settings(cfg),
+                        generated_at=generated_at, **views)
 
 
 def commit_aggregates(cfg, connector_tls, remote_domains=(), loads=()) -> None:

@@ -47,7 +47,7 @@ def harness(env, *args, check=True):
 def test_dagbag_imports_without_errors(airflow_env):
     result, _ = harness(airflow_env, "dagbag")
     assert result["import_errors"] == {}
-    assert {"mailflow_daily", "mailflow_weekly_report"} <= set(result["dag_ids"])
+    assert {"mailflow_daily", "mailflow_weekly_report", "mailflow_monthly_report"} <= set(result["dag_ids"])
 
 
 
@@ -103,7 +103,7 @@ def test_weekly_report_covers_the_previous_week_and_marks_missing_days(airflow_e
     # Monday 2026-11-16 06:00 UTC reports on Monday 2026-11-09 to Sunday 2026-11-15
     result, _ = harness(env, "test", "mailflow_weekly_report", "2026-11-16T06:00:00+00:00")
     assert result["state"] == "success", result
-    assert set(result["tasks"]) == {"completeness_check", "views", "insights", "render_and_archive", "send"}
+    assert set(result["tasks"]) == {"plan", "views", "insights", "render_and_archive", "send"}
     report = json.loads((home / "reports" / "2026-11-09_2026-11-15" / "report.json").read_text())
     assert report["window"]["missing_days"] == ["2026-11-09", "2026-11-11", "2026-11-12", "2026-11-13",
                                                 "2026-11-14", "2026-11-15"]
@@ -124,7 +124,8 @@ def test_weekly_report_params_filter_like_the_widget(airflow_env, tmp_path):
     assert result["state"] == "success", result
     folder = home / "reports" / "2026-11-10_2026-11-10_connector-Partner_Northwind_Legacy_outbound"
     report = json.loads((folder / "report.json").read_text())
-    assert report["filters"] == {"connector": "Partner Northwind Legacy", "direction": "outbound"}
+    assert report["filters"] == {"connector": "Partner Northwind Legacy", "direction": "outbound", "connectors": [],
+                                 "subscription": None}
     assert [c["connector"] for c in report["connectors"]] == ["Partner Northwind Legacy"]
     assert (folder / "report.txt").exists()
     index = [json.loads(line) for line in (home / "archive" / "index.jsonl").read_text().splitlines()]
@@ -132,6 +133,79 @@ def test_weekly_report_params_filter_like_the_widget(airflow_env, tmp_path):
     (eml,) = (home / "outbox").iterdir()  # no SMTP connection configured: the outbox
     message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
     assert message["Subject"].startswith("Mail flow & TLS report 2026-11-10 to 2026-11-10: ")
+
+
+SUBSCRIPTIONS = """
+[[subscription]]
+name = "partners"
+recipients = ["partner-manager@contoso.example"]
+cadence = "weekly"
+connectors = ["Partner *"]
+
+[[subscription]]
+name = "relay"
+recipients = ["messaging@contoso.example"]
+cadence = "weekly"
+connectors = ["Inbound from On-Premises Relay"]
+direction = "outbound"  # the relay carries inbound mail only: nothing fires, so nothing is mailed
+skip_when_no_insights = true
+
+[[subscription]]
+name = "ciso"
+recipients = ["ciso@contoso.example"]
+cadence = "monthly"
+"""
+
+
+def test_each_subscription_gets_its_own_report_and_only_its_own(airflow_env, tmp_path, smtp_server, certificate):
+    inbox, port = smtp_server()
+    home = tmp_path / "mailflow"
+    home.mkdir()
+    (home / "subscriptions.toml").write_text(SUBSCRIPTIONS)
+    smtp = {"conn_type": "smtp", "host": "localhost", "port": port,
+            "extra": {"from": "reports@contoso.example", "recipients": "security@contoso.example",
+                      "ca_file": str(certificate[0])}}
+    env = {**airflow_env, "MAILFLOW_HOME": str(home), "AIRFLOW_CONN_SMTP_DEFAULT": json.dumps(smtp)}
+    load_sample_day(env, home)
+    result, _ = harness(env, "test", "mailflow_weekly_report", "2026-11-16T06:00:00+00:00",
+                        json.dumps({"send": True}))
+    assert result["state"] == "success", result
+
+    received = {tuple(m["rcpt"]): email.message_from_bytes(m["data"], policy=email.policy.default)
+                for m in inbox.messages}
+    assert set(received) == {("security@contoso.example",), ("partner-manager@contoso.example",)}
+    partners = received[("partner-manager@contoso.example",)]
+    assert partners["Subject"].startswith("Mail flow & TLS report 2026-W46 (partners): ")
+    assert partners["To"] == "partner-manager@contoso.example"
+    usage = next(a for a in partners.iter_attachments() if a.get_filename() == "tls_usage.csv").get_content()
+    connectors = {line.split(",")[0] for line in usage.splitlines()[1:]}
+    assert connectors and all(name.startswith("Partner ") for name in connectors), connectors
+    everyone = next(a for a in received[("security@contoso.example",)].iter_attachments()
+                    if a.get_filename() == "tls_usage.csv").get_content()
+    assert "Inbound from On-Premises Relay" in everyone and "Inbound from On-Premises Relay" not in usage
+
+    index = [json.loads(line) for line in (home / "archive" / "index.jsonl").read_text().splitlines()]
+    archived = sorted(e["report_id"] for e in index if e["event"] == "archived")
+    sent = sorted(e["report_id"] for e in index if e["event"] == "sent")
+    assert archived == ["2026-W46", "2026-W46/partners", "2026-W46/relay"]  # the monthly one is not weekly
+    assert sent == ["2026-W46", "2026-W46/partners"]  # relay: nothing fired, and it asked to be spared
+
+
+def test_a_bad_subscriptions_file_stops_the_run_naming_the_entry(airflow_env, tmp_path):
+    home = tmp_path / "mailflow"
+    home.mkdir()
+    (home / "subscriptions.toml").write_text(SUBSCRIPTIONS.replace('cadence = "monthly"', 'cadence = "daily"'))
+    env = {**airflow_env, "MAILFLOW_HOME": str(home)}
+    load_sample_day(env, home)
+    done = subprocess.run([sys.executable, "-m", "etl", "report", "--subscriptions", "--from", "2026-11-09"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"error: {home / 'subscriptions.toml'}: subscription 3 ('ciso'): cadence must be weekly or monthly, "
+        "not 'daily'")
+    result, _ = harness(env, "test", "mailflow_weekly_report", "2026-11-16T06:00:00+00:00", check=False)
+    assert result["state"] == "failed" and result["tasks"]["plan"] == "failed"
+    assert not (home / "archive").exists()  # nothing issued
 
 
 def test_mailflow_daily_loads_postfix_logs_from_the_landing_folder(airflow_env, tmp_path):

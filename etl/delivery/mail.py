@@ -70,7 +70,12 @@ class SmtpSettings:
 
 
 def subject_for(report: dict, rid: str) -> str:
-    label = rid if not rid.startswith("adhoc/") else f"{report['window']['start']} to {report['window']['end']}"
+    """`... 2026-W47: <headline>`, `... 2026-W47 (partners): ...` for a subscription, or the dates."""
+    if rid.startswith("adhoc/"):
+        label = f"{report['window']['start']} to {report['window']['end']}"
+    else:
+        period, _, subscription = rid.partition("/")
+        label = f"{period} ({subscription})" if subscription else period
     return f"{report['title']} {label}: {report['headline']}"
 
 

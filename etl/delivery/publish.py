@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from etl.delivery.archive import Archive, Revision
@@ -83,6 +84,9 @@ def send_revision(storage: Storage, rid: str, number: int | None, smtp: SmtpSett
         if receipt is not None and archive.manifest(earlier).get("content_sha256") == manifest["content_sha256"]:
             return {**receipt, "already_sent": True, "same_as_revision": earlier.number}
     message = archive.read(revision, MESSAGE)
+    # the recipients the message was built for (its To header): a subscription's, or the defaults then
+    recipients = tuple(manifest.get("config", {}).get("recipients") or smtp.recipients)
+    smtp = replace(smtp, recipients=recipients)
     if smtp.host:
         receipt = deliver(message, manifest["message_id"], smtp)
     else:

@@ -36,6 +36,8 @@ class Completeness(TypedDict):
 class Filters(TypedDict):
     connector: str | None
     direction: str | None
+    connectors: list[str]  # a subscription's connector names or globs; [] = all
+    subscription: str | None
 
 
 class ThresholdsDoc(TypedDict):

@@ -27,7 +27,8 @@ def build_report(*, start: date, end: date, connector: str | None, direction: st
                  thresholds: Thresholds, generated_at: datetime, days: list[dict], daily: list[dict],
                  connector_tls: list[dict], snapshot_tls: list[dict], remote_domains: list[dict],
                  previous_days: list[dict] | None = None, history_days: list[dict] | None = None,
-                 history: list[dict] | None = None) -> Report:
+                 history: list[dict] | None = None, connectors: tuple[str, ...] = (),
+                 subscription: str | None = None) -> Report:
     """The report, in the shape of report.json. Rows come from the sql/report/*.sql views: the window's
     own, and its series of earlier windows (`history`, window 1 being the previous one), from which
     the comparison, the trend and each insight's status are computed."""
@@ -54,9 +55,9 @@ def build_report(*, start: date, end: date, connector: str | None, direction: st
 
     groups = sorted(current.groups.keys() | (previous.groups.keys() if previous else set()),
                     key=lambda g: (g[0] is None, g[0] or "", g[1]))
-    connectors = [_connector_row(group, current, previous, trend, thresholds) for group in groups]
+    rows = [_connector_row(group, current, previous, trend, thresholds) for group in groups]
 
-    insights = _insights(windows, connectors, remote_domains, thresholds)
+    insights = _insights(windows, rows, remote_domains, thresholds)
     all_mail_flow: dict[tuple, int] = {}
     for r in daily:
         key = (_iso(r["date"]), r["direction"])
@@ -75,14 +76,15 @@ def build_report(*, start: date, end: date, connector: str | None, direction: st
             "quarantined_pct": percentage(rows_quarantined, rows_read),
         },
         "previous": _previous(previous, previous_days or []),
-        "filters": {"connector": connector, "direction": direction},
+        "filters": {"connector": connector, "direction": direction, "connectors": list(connectors),
+                    "subscription": subscription},
         "thresholds": {"no_tls_pct": thresholds.no_tls_pct, "tls10_pct": thresholds.tls10_pct,
                        "regression_pp": thresholds.regression_pp,
                        "regression_min_messages": thresholds.regression_min_messages},
         "generated_at": generated_at.isoformat(timespec="seconds"),
         "counting_unit": COUNTING_UNIT,
         "snapshot": snapshot,
-        "connectors": connectors,
+        "connectors": rows,
         "trend": {"period": ReportRequest(start, end).period,
                   "windows": [{"start": w.start, "end": w.end, "days_expected": w.days_expected,
                                "days_present": w.days_present} for w in trend]},

@@ -90,7 +90,7 @@ def query_views(storage: Storage, request: ReportRequest, snapshots: dict[str, i
     `snapshots` (time travel: a reproduction)."""
     window = {"start": request.start, "end": request.end}
     filters = {**window, "connector": request.connector, "direction": request.direction,
-               "directions": list(REPORTED_DIRECTIONS)}
+               "directions": list(REPORTED_DIRECTIONS), "connectors": list(request.connectors)}
     con, snapshots, series = open_window(storage, request, snapshots)
     windows = {"starts": [w.start for w in series], "ends": [w.end for w in series]}
     previous = series[1] if len(series) > 1 else request.earlier()
@@ -108,7 +108,7 @@ def query_views(storage: Storage, request: ReportRequest, snapshots: dict[str, i
             "history_days": _rows(con, "report_history_days", windows),
             "history": _rows(con, "report_history", {
                 **windows, "connector": request.connector, "direction": request.direction,
-                "directions": list(REPORTED_DIRECTIONS)}),
+                "directions": list(REPORTED_DIRECTIONS), "connectors": list(request.connectors)}),
         }
     finally:
         con.close()

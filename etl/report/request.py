@@ -45,8 +45,10 @@ def parse_month(text: str) -> tuple[date, date]:
 class ReportRequest:
     start: date
     end: date
-    connector: str | None = None
+    connector: str | None = None  # exactly this connector
     direction: str | None = None
+    connectors: tuple[str, ...] = ()  # a subscription's connectors: names or shell-style globs; () = all
+    subscription: str | None = None  # the subscription it is issued for: its own archive id and recipients
 
     @classmethod
     def resolve(cls, *, today: date, start: date | None = None, end: date | None = None, month: str | None = None,
@@ -88,6 +90,14 @@ class ReportRequest:
         return self.start.day == 1 and (self.end + timedelta(days=1)).day == 1 and self.start.month == self.end.month
 
     @property
+    def cadence(self) -> str | None:
+        """`weekly` for a Monday-to-Sunday week, `monthly` for a calendar month: the windows that
+        scheduled runs and subscriptions use."""
+        if self.is_month:
+            return "monthly"
+        return "weekly" if self.start.weekday() == 0 and self.days == 7 else None
+
+    @property
     def period(self) -> str:
         """What one window of this report's series is: `month`, `week`, or `<n> days`."""
         if self.is_month:
@@ -115,33 +125,38 @@ class ReportRequest:
 
     @property
     def name(self) -> str:
-        """`<start>_<end>[_connector-<name>][_<direction>]`, safe as a folder name."""
+        """`<start>_<end>[_connector-<name>][_<direction>][_sub-<subscription>]`, safe as a folder name."""
         name = f"{self.start.isoformat()}_{self.end.isoformat()}"
         if self.connector is not None:
             name += "_connector-" + "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in self.connector)
         if self.direction is not None:
             name += f"_{self.direction}"
+        if self.subscription is not None:
+            name += f"_sub-{self.subscription}"
         return name
 
     @property
     def report_id(self) -> str:
         """`2026-W47` for a Monday-to-Sunday week and `2026-11` for a calendar month, both without
-        filters, else `adhoc/<name>`."""
-        year, week, weekday = self.start.isocalendar()
-        unfiltered = self.connector is None and self.direction is None
-        if unfiltered and weekday == 1 and self.days == 7:
-            return f"{year}-W{week:02d}"
-        if unfiltered and self.is_month:
-            return f"{self.start:%Y-%m}"
+        filters; `2026-W47/<subscription>` for a subscription's report of that week; else
+        `adhoc/<name>`."""
+        year, week, _ = self.start.isocalendar()
+        period = {"weekly": f"{year}-W{week:02d}", "monthly": f"{self.start:%Y-%m}", None: None}[self.cadence]
+        if period and self.subscription is not None and self.connector is None:
+            return f"{period}/{self.subscription}"
+        if period and self.connector is None and self.direction is None and not self.connectors:
+            return period
         return "adhoc/" + self.name
 
     def to_json(self) -> dict:
         """For XCom and manifests: dates as ISO text."""
-        return {**asdict(self), "start": self.start.isoformat(), "end": self.end.isoformat()}
+        return {**asdict(self), "start": self.start.isoformat(), "end": self.end.isoformat(),
+                "connectors": list(self.connectors)}
 
     @classmethod
     def from_json(cls, data: dict) -> ReportRequest:
         request = cls(date.fromisoformat(data["start"]), date.fromisoformat(data["end"]),
-                      data.get("connector"), data.get("direction"))
+                      data.get("connector"), data.get("direction"), tuple(data.get("connectors") or ()),
+                      data.get("subscription"))
         request.check()
         return request

@@ -72,7 +72,8 @@ def test_the_history_views_sum_each_window_of_the_series(four_weeks):
     try:
         days = con.execute(sql.load("report/report_history_days"), params).fetchall()
         rows = con.execute(sql.load("report/report_history"), {
-            **params, "connector": "Stuck", "direction": None, "directions": list(REPORTED_DIRECTIONS)}).fetchall()
+            **params, "connector": "Stuck", "direction": None, "directions": list(REPORTED_DIRECTIONS),
+            "connectors": []}).fetchall()
     finally:
         con.close()
     assert days == [(0, W4, W4 + timedelta(days=6), 7, 7), (1, W3, W3 + timedelta(days=6), 7, 7),

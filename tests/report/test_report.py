@@ -52,6 +52,8 @@ def view(cfg, name, **params):
     con, _, _ = open_window(Storage(cfg), ReportRequest(D1, D3))
     if name != "report_days":
         params["directions"] = list(REPORTED_DIRECTIONS)
+    if name not in ("report_days", "report_snapshot_tls"):
+        params.setdefault("connectors", [])
     try:
         return con.execute(sql.load(f"report/{name}"), params).fetchall()
     finally:
@@ -161,10 +163,19 @@ def test_compute_builds_the_documented_json(warehouse):
 
 def test_filters_narrow_every_view(warehouse):
     report = compute(warehouse, D1, D3, connector="Relay", direction="inbound", generated_at=NOW)
-    assert report["filters"] == {"connector": "Relay", "direction": "inbound"}
+    assert report["filters"] == {"connector": "Relay", "direction": "inbound", "connectors": [], "subscription": None}
     assert [c["connector"] for c in report["connectors"]] == ["Relay"]
     assert list(report["snapshot"]) == ["inbound"]
     assert [i["rule"] for i in report["insights"]] == ["tls10"]
+
+
+def test_a_subscriptions_connector_globs_narrow_every_view_but_the_organisations_snapshot(warehouse):
+    report = compute(warehouse, D1, D3, connectors=("Part*", "Nowhere"), subscription="partners", generated_at=NOW)
+    assert report["filters"]["connectors"] == ["Part*", "Nowhere"]
+    assert [c["connector"] for c in report["connectors"]] == ["Partner"]
+    assert {d["connector"] for d in report["daily"]} == {"Partner"}
+    assert [i["connector"] for i in report["insights"]] == ["Partner"]
+    assert report["snapshot"]["inbound"]["messages"] == 31  # the whole organisation, as in every report
 
 
 def test_text_output_carries_the_numbers(warehouse, tmp_path):

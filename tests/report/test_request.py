@@ -43,3 +43,38 @@ def test_empty_filters_mean_all_and_round_trip_through_json():
 def test_bad_requests_are_one_line(kwargs, message):
     with pytest.raises(ReportError, match=message):
         ReportRequest.resolve(today=TODAY, **kwargs)
+
+
+def test_a_month_is_a_calendar_month_compared_with_the_one_before():
+    november = ReportRequest.resolve(today=TODAY, month="2026-11")
+    assert (november.start, november.end, november.report_id, november.period) == (
+        date(2026, 11, 1), date(2026, 11, 30), "2026-11", "month")
+    january = ReportRequest.resolve(today=TODAY, month="2027-01")
+    assert (january.earlier().start, january.earlier().end) == (date(2026, 12, 1), date(2026, 12, 31))
+    march = ReportRequest.resolve(today=TODAY, month="2028-03")
+    assert (march.earlier().start, march.earlier().end) == (date(2028, 2, 1), date(2028, 2, 29))  # a leap year
+    assert [w.start for w in march.series(back_to=date(2027, 12, 15))] == [
+        date(2028, 3, 1), date(2028, 2, 1), date(2028, 1, 1), date(2027, 12, 1)]
+
+
+def test_other_windows_are_compared_with_as_many_days_just_before():
+    week = ReportRequest.resolve(today=TODAY)
+    assert (week.earlier().start, week.earlier().end, week.period, week.cadence) == (
+        date(2026, 11, 9), date(2026, 11, 15), "week", "weekly")
+    three = ReportRequest(date(2026, 11, 10), date(2026, 11, 12))
+    assert (three.earlier(2).start, three.earlier(2).end, three.period, three.cadence) == (
+        date(2026, 11, 4), date(2026, 11, 6), "3 days", None)
+
+
+def test_a_subscriptions_report_has_its_own_archive_id_and_folder():
+    week = ReportRequest.resolve(today=TODAY)
+    partners = ReportRequest(week.start, week.end, connectors=("Partner *",), subscription="partners")
+    assert (partners.report_id, partners.name) == ("2026-W47/partners", "2026-11-16_2026-11-22_sub-partners")
+    assert ReportRequest.from_json(partners.to_json()) == partners
+    assert ReportRequest(week.start, week.end, connectors=("Partner *",)).report_id.startswith("adhoc/")
+
+
+@pytest.mark.parametrize("month", ["2026-13", "November", "2026"])
+def test_a_bad_month_is_one_line(month):
+    with pytest.raises(ReportError, match="YYYY-MM"):
+        ReportRequest.resolve(today=TODAY, month=month)
