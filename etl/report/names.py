@@ -37,6 +37,9 @@ def text_name(name: str | None, limit: int | None = NAME_LIMIT) -> str:
 
 def html_name(name: str | None, limit: int | None = NAME_LIMIT) -> Markup:
     """A name in HTML text: isolated in <bdi> so that its direction stays inside it, control
-    characters written out, shortened to `limit`, and the whole name in the title attribute."""
+    characters written out, shortened to `limit`, and then whole in the title attribute."""
     full = escape_controls(connector_label(name))
-    return Markup('<bdi title="{}">{}</bdi>').format(escape(full), escape(shorten(full, limit)))
+    shown = shorten(full, limit)
+    if shown == full:
+        return Markup("<bdi>{}</bdi>").format(full)
+    return Markup('<bdi title="{}">{}</bdi>').format(escape(full), escape(shown))

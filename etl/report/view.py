@@ -263,3 +263,20 @@ def email_flow(report: dict) -> list[dict]:
             rows.append({"label": label, "direction": direction, "messages": messages.get((key, direction), 0),
                          "days": len(period_days), "missing": len(absent), "first": direction == directions[0]})
     return rows
+
+
+def email_selection(report: dict, v: dict, insight_limit: int | None, row_limit: int | None) -> dict:
+    """What the email shows when the whole report would not fit its size budget: the first insights
+    (new ones come first) and the connector rows those insights are about, then the busiest; the
+    count of the rest, which the attached CSVs and report.html keep."""
+    insights = v["insights"][:insight_limit]
+    rows = list(range(len(report["connectors"])))
+    if row_limit is not None and len(rows) > row_limit:
+        about = {(i["connector"], i["direction"]) for i in v["insights"]}
+        ranked = sorted(rows, key=lambda n: ((report["connectors"][n]["connector"],
+                                              report["connectors"][n]["direction"]) not in about,
+                                             -report["connectors"][n]["messages"]))
+        rows = sorted(ranked[:row_limit])
+    return {"insights": insights, "more_insights": len(v["insights"]) - len(insights),
+            "rows": [{**v["connectors"][n], "strip": v["strips"][n]} for n in rows],
+            "more_rows": len(report["connectors"]) - len(rows)}

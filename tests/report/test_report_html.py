@@ -160,12 +160,12 @@ def test_hostile_names_cannot_garble_the_outputs():
 
     email = render(report, "email").decode()
     assert "\u202e" not in email
-    shown = re.findall(r'<bdi title="([^"]*)">([^<]*)</bdi>', email)
-    assert ("Conn\\u202Etxt.exe", "Conn\\u202Etxt.exe") in shown
+    shown = re.findall(r'<bdi(?: title="([^"]*)")?>([^<]*)</bdi>', email)
+    assert ("", "Conn\\u202Etxt.exe") in shown
     assert (LONG_NAME, "L" * 79 + "…") in shown  # shortened where shown, whole in its title
 
     html = render(report, "html").decode()
-    assert '<bdi title="Conn\\u202Etxt.exe">Conn\\u202Etxt.exe</bdi>' in html and "\u202e" not in html
+    assert "<bdi>Conn\\u202Etxt.exe</bdi>" in html and "\u202e" not in html
     assert f'<bdi title="{LONG_NAME}">{"L" * 79}…</bdi>' in html and LONG_NAME + "<" not in html
 
     rows = list(csv.reader(io.StringIO(view_csvs(report)["tls_usage.csv"].decode())))
@@ -188,3 +188,38 @@ def test_hostile_names_keep_both_layouts_in_a_browser(chromium, tmp_path):
             assert page.evaluate("document.querySelector('table[width=\"680\"]').getBoundingClientRect().width") <= 682
         page.screenshot(path=str(ARTIFACTS / f"hostile-{name}.png"), full_page=True)
         page.close()
+
+
+@pytest.mark.parametrize("days, windows", [(366, 2), (7, 12)])
+def test_the_email_stays_under_100_kb_with_100_connectors_both_ways(days, windows):
+    """A year (its daily flow folded into weeks) and a week with 12 windows of trend whose strips change
+    colour at every window: at most 100 KB, and what is left out is counted, not silently dropped."""
+    from tests.report.big_reports import big_report
+
+    report = big_report(days, windows)
+    assert len(report["connectors"]) == 200 and len(report["trend"]["windows"]) == windows
+    email = render(report, "email").decode()
+    assert len(email.encode()) <= 100_000
+    shown_rows = email.count('<tr bgcolor="#')
+    more_rows = int(re.search(r"([\d,]+) more connector rows", email).group(1).replace(",", ""))
+    assert shown_rows + more_rows == 200
+    more_insights = int(re.search(r"([\d,]+) more insights", email).group(1).replace(",", ""))
+    assert email.count("<td width=\"4\" bgcolor=") + more_insights == len(report["insights"])
+    if days > 31:
+        assert "All mail flow by week" in email and email.count("2026-11-16 to 2026-11-22") == 1
+        assert "of 7 days missing" in email
+    # the full report keeps every row and every day
+    html = render(report, "html").decode()
+    assert html.count('<td class="trend">') == 200
+
+
+def test_a_month_or_less_keeps_the_email_daily_and_whole():
+    from tests.report.big_reports import big_report
+
+    report = big_report(31, 2)
+    report["connectors"] = report["connectors"][:20]
+    report["insights"] = [i for i in report["insights"]
+                          if (i["connector"], i["direction"]) in {(c["connector"], c["direction"])
+                                                                  for c in report["connectors"]}]
+    email = render(report, "email").decode()
+    assert "All mail flow by day" in email and "more connector rows" not in email and "more insights" not in email
