@@ -67,6 +67,7 @@ def format_points(change: float | None) -> str:
     shares it is the difference of; `–` when there is nothing to compare with."""
     if change is None:
         return "–"
+    change = round(change, MAX_DECIMALS)  # 64.6 - 100.0 is -35.400000000000006 in floating point
     text = format_pct(abs(change))[:-1]
     if change > 0:
         return "+" + text

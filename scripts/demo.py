@@ -7,6 +7,7 @@ usage: python scripts/demo.py START DAYS      (MAILFLOW_HOME says where the data
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -40,6 +41,19 @@ def run_dag(dag, logical_date) -> None:
     failed = [ti.task_id for ti in run.get_task_instances() if str(ti.state) != "success"]
     if str(run.state) != "success" or failed:
         raise SystemExit(f"{dag.dag_id} {logical_date:%Y-%m-%d %H:%M}: {run.state}; tasks not successful: {failed}")
+
+
+def print_what_changed(report: dict) -> None:
+    """The weekly report's headline and insights, as its text part words them."""
+    from etl.report.names import text_name
+    from etl.report.view import insight_detail, status_badge
+
+    previous = report["previous"]
+    print(f"{report['window']['start']} to {report['window']['end']}, compared with {previous['start']} to "
+          f"{previous['end']}: {report['headline']}")
+    for insight in report["insights"]:
+        print(f"  [{status_badge(insight, report)}] {text_name(insight['connector'])} ({insight['direction']}): "
+              f"{insight['title']}\n      {insight_detail(insight, report)}")
 
 
 def main(start: date, days: int) -> None:
@@ -91,6 +105,8 @@ def main(start: date, days: int) -> None:
     latest = Archive(storage).entries()[-1]
     print()
     mailflow(["status"])
+    print()
+    print_what_changed(json.loads(storage.read_bytes(storage.report_key(week, "report.json"))))
     print()
     print(f"lake:      {storage.lake.warehouse} (Iceberg tables, catalog {storage.lake.catalog_uri}; "
           f"{len(storage.lake_days())} days loaded)")

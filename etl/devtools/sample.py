@@ -3,7 +3,8 @@
 Deterministic: the same seed gives byte-identical files (only `random.Random`,
 whose sequence Python keeps stable, and no clock). The mix is chosen so that the
 weekly report's insights fire: one connector sends over 25% of its mail in clear,
-another uses TLS 1.0 for over half of it.
+another uses TLS 1.0 for over half of it. From 2026-11-16 on (the demo's second week)
+two connectors change, so that the report has something to say about what changed.
 """
 
 from __future__ import annotations
@@ -70,6 +71,23 @@ FLOWS = (
          INTERNET_DOMAINS + ("adatum.com",)),
 )
 
+# From the demo's second week on: the on-premises relay was upgraded (its TLS 1.0 insight is resolved,
+# the partner's clear text persists), and the secure gateway's certificate expired, so a third of its
+# mail goes out in clear (a new No TLS insight and a regression of its encrypted share).
+CHANGED_FROM = date(2026, 11, 16)
+CHANGED_MIX = {
+    ("Inbound from On-Premises Relay", "Inbound"): (("TLSv1", 20), ("TLS 1.2", 78), ("", 2)),
+    ("Outbound via Secure Gateway", "Outbound"): (("TLS1.2", 55), ("TLS1.3", 10), ("No TLS", 35)),
+}
+
+
+def tls_mix(flow: Flow, day: date) -> tuple[tuple[str, float], ...]:
+    """The flow's TLS mix on `day`."""
+    if day >= CHANGED_FROM:
+        return CHANGED_MIX.get((flow.connector, flow.direction), flow.tls_mix)
+    return flow.tls_mix
+
+
 CIPHERS = {
     "TLS1.3": "TLS_AES_256_GCM_SHA384",
     "TLS1.2": "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
@@ -120,7 +138,7 @@ def write_day(path: Path, day: date, rows_per_day: int, seed: int) -> int:
     rng = random.Random(f"{seed}:{day.isoformat()}")  # noqa: S311 - sample data, reproducible by design
     n = rows_for_day(day, rows_per_day)
     flows_cum = _mix_to_cum([(f, f.weight) for f in FLOWS])
-    tls_cum = {f: _mix_to_cum(f.tls_mix) for f in FLOWS}
+    tls_cum = {f: _mix_to_cum(tls_mix(f, day)) for f in FLOWS}
     status_cum = _mix_to_cum(STATUS_MIX)
     day_start = day.isoformat()
     choices = rng.choices

@@ -48,3 +48,24 @@ def test_files_hold_duplicates_and_malformed_rows(tmp_path):
     ((duplicates,),) = con.execute("select count(*) - (select count(*) from (select distinct * from t)) "
                                    "from t").fetchall()
     assert duplicates > 0
+
+
+def test_the_second_sample_week_has_something_new_persisting_resolved_and_a_regression(cfg):
+    """What `make demo` shows: the report of the sample's second week, compared with its first."""
+    from datetime import UTC, datetime
+
+    from etl.ops.backfill import backfill
+    from etl.storage import Storage
+    from tests.conftest import compute
+
+    generate(date(2026, 11, 9), 14, Storage(cfg).landing, rows_per_day=1000)
+    backfill(cfg, date(2026, 11, 9), date(2026, 11, 22))
+    report = compute(cfg, date(2026, 11, 16), date(2026, 11, 22), generated_at=datetime(2026, 11, 23, tzinfo=UTC))
+    found = {(i["status"], i["rule"], i["connector"]) for i in report["insights"]}
+    assert found == {
+        ("new", "regression", "Outbound via Secure Gateway"),
+        ("new", "no_tls", "Outbound via Secure Gateway"),
+        ("persisting", "no_tls", "Partner Northwind Legacy"),
+        ("resolved", "tls10", "Inbound from On-Premises Relay"),
+    }
+    assert report["previous"]["start"] == "2026-11-09" and report["headline"].endswith("2 new findings, 1 resolved")

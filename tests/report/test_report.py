@@ -235,6 +235,13 @@ def test_an_insight_shows_the_same_share_as_the_table_and_above_its_threshold():
     assert render(report, "txt").decode().count("25.01%") >= 2  # in the insight and in the TLS table
 
 
+def test_changes_are_signed_points_without_floating_point_noise():
+    from etl.shares import format_points
+
+    assert [format_points(c) for c in (64.6 - 100.0, 20.0, 0.0, 50.05 - 40.0, None)] == [
+        "−35.4", "+20.0", "0.0", "+10.05", "–"]
+
+
 def test_shares_show_as_many_decimals_as_they_were_rounded_to():
     from etl.shares import format_pct, percentage, percentages_above
 
