@@ -18,21 +18,24 @@ def _mix(rng: random.Random, total: int) -> dict[str, int]:
     return {b: int(total * w / sum(weights)) for b, w in zip(TLS_BUCKETS, weights, strict=True)}
 
 
-def big_report(days: int, windows: int, seed: int = 1) -> dict:
-    """`days`-day window ending 2026-11-22, 100 connectors x 2 directions, `windows` windows of history
-    (each of the window's length), one day missing in the window."""
+def big_report(days: int, windows: int, seed: int = 1, connectors: int = 100, no_data: tuple[int, ...] = ()) -> dict:
+    """`days`-day window ending 2026-11-22, `connectors` connectors x 2 directions, `windows` windows of
+    history (each of the window's length; those in `no_data` without any day loaded), one day missing
+    in the window."""
     rng = random.Random(seed)
     end = date(2026, 11, 22)
     start = end - timedelta(days=days - 1)
     all_days = [start + timedelta(days=i) for i in range(days)]
     missing = all_days[days // 2]
-    groups = [(c, d) for c in CONNECTORS for d in ("inbound", "outbound")]
+    groups = [(c, d) for c in CONNECTORS[:connectors] for d in ("inbound", "outbound")]
     history, history_days, connector_tls = [], [], []
     for index in range(windows):
         first = start - timedelta(days=days * index)
         history_days.append({"window_index": index, "window_start": first,
                              "window_end": first + timedelta(days=days - 1), "days_expected": days,
-                             "days_present": days - (index == 0)})
+                             "days_present": 0 if index in no_data else days - (index == 0)})
+        if index in no_data:
+            continue
         for connector, direction in groups:
             for bucket, n in _mix(rng, rng.randrange(100, 5000) * days).items():
                 if n:

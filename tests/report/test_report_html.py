@@ -223,3 +223,37 @@ def test_a_month_or_less_keeps_the_email_daily_and_whole():
                                                                   for c in report["connectors"]}]
     email = render(report, "email").decode()
     assert "All mail flow by day" in email and "more connector rows" not in email and "more insights" not in email
+
+
+def test_the_trend_sparklines_are_drawn_and_readable_without_javascript(chromium, tmp_path):
+    from tests.report.big_reports import big_report
+
+    report = big_report(7, 12, connectors=3, no_data=(4,))  # a week 4 weeks back has no day loaded
+    (path,) = write_outputs(report, tmp_path, ("html",))
+    page = chromium.new_page(viewport={"width": 1100, "height": 900})
+    problems = []
+    page.on("console", lambda message: message.type in ("error", "warning") and problems.append(message.text))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto(path.as_uri())
+    sparks = page.locator("svg.spark")
+    assert sparks.count() == 6
+    box = sparks.first.bounding_box()
+    assert box["width"] >= 130 and box["height"] >= 28
+    # three shares, each broken at the week without data: two runs of lines per share
+    assert sparks.first.locator("polyline").count() == 6
+    label = sparks.first.get_attribute("aria-label")
+    assert label.startswith("Encrypted share per window, oldest first: ") and label.count("no data") == 1
+    titles = sparks.first.locator("rect title").all_text_contents()
+    assert len(titles) == 12 and sum("no data" in t for t in titles) == 1
+    assert sum("incomplete: 6 of 7 days" in t for t in titles) == 1  # this week, a day missing
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator("section:has(#changes)").screenshot(path=str(ARTIFACTS / "report-trend.png"))
+    assert problems == []
+    page.close()
+
+    context = chromium.new_context(java_script_enabled=False)
+    static = context.new_page()
+    static.goto(path.as_uri())
+    assert static.locator("#changes").is_visible() and static.locator("svg.spark").first.is_visible()
+    assert static.locator("svg.spark").count() == 6
+    context.close()
