@@ -7,6 +7,7 @@ Read when called, not at import, so that tests and Airflow tasks can point
 from __future__ import annotations
 
 import os
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,3 +93,19 @@ def _connectors_file(home: Path) -> Path | None:
         return _path("MAILFLOW_CONNECTORS", configured)
     default = home / "connectors.toml"
     return default if default.is_file() else None
+
+
+def toml_entries(data: bytes, source: str, table: str) -> list[dict]:
+    """The `[[table]]` entries of a configuration file (connectors.toml, subscriptions.toml); a file
+    that is not TOML, or holds anything else, is one line naming it."""
+    try:
+        document = tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    unknown = set(document) - {table}
+    if unknown:
+        raise ConfigError(f"{source}: unknown table {sorted(unknown)[0]!r}; expected [[{table}]] entries")
+    entries = document.get(table, [])
+    if not isinstance(entries, list):
+        raise ConfigError(f"{source}: {table!r} must be written [[{table}]], one table per entry")
+    return entries

@@ -169,12 +169,12 @@ def _answers(ui: str) -> bool:
 
 
 def _parsed(cluster: Cluster) -> bool:
-    """Both DAGs are in the metadata database."""
+    """Every DAG is in the metadata database."""
     listed = subprocess.run([_airflow(), "dags", "list", "--output", "json"], env=cluster.airflow_env,
                             capture_output=True, text=True, timeout=120)
     found = [line for line in listed.stdout.splitlines() if line.startswith("[")]
     names = {dag["dag_id"] for dag in json.loads(found[-1])} if listed.returncode == 0 and found else set()
-    return {"mailflow_daily", "mailflow_weekly_report"} <= names
+    return {"mailflow_daily", "mailflow_weekly_report", "mailflow_monthly_report"} <= names
 
 
 def _write_env(path: Path, env: dict[str, str]) -> None:

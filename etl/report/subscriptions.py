@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from etl.config import toml_entries
 from etl.contract import REPORTED_DIRECTIONS
 from etl.errors import ConfigError
 
@@ -58,16 +58,7 @@ def load_subscriptions(home: Path) -> list[Subscription]:
 
 
 def parse_subscriptions(data: bytes, source: str) -> list[Subscription]:
-    try:
-        document = tomllib.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
-    extra = set(document) - {"subscription"}
-    if extra:
-        raise ConfigError(f"{source}: unknown table {sorted(extra)[0]!r}; entries are [[subscription]]")
-    entries = document.get("subscription", [])
-    if not isinstance(entries, list):
-        raise ConfigError(f"{source}: subscriptions are written [[subscription]], one table per entry")
+    entries = toml_entries(data, source, "subscription")
     found: list[Subscription] = []
     for number, entry in enumerate(entries, 1):
         label = f"{source}: subscription {number}" + (f" ({entry['name']!r})" if isinstance(entry.get("name"), str)

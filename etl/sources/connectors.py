@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import fnmatch
 import ipaddress
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from etl.config import toml_entries
 from etl.errors import ConfigError
 
 RULE_KEYS = {"name", "direction", "hosts", "ips"}
@@ -66,17 +66,10 @@ def load_rules(path: Path | None) -> ConnectorRules:
         return ConnectorRules()
     path = Path(path)
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: connectors file not found") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path.name}: not valid TOML ({exc})") from None
-    unknown = set(document) - {"connector"}
-    if unknown:
-        raise ConfigError(f"{path.name}: unknown table {sorted(unknown)[0]!r}; expected [[connector]] entries")
-    entries = document.get("connector", [])
-    if not isinstance(entries, list):
-        raise ConfigError(f"{path.name}: 'connector' must be an array of tables ([[connector]])")
+    entries = toml_entries(data, path.name, "connector")
     return ConnectorRules(tuple(_rule(path.name, number, entry) for number, entry in enumerate(entries, 1)),
                           str(path))
 
