@@ -60,6 +60,7 @@ def test_operator_alerts_go_to_the_operators_only_and_only_when_configured(airfl
         "deadlines": [["DagRunQueuedAtDeadline", 6 * 3600, smtp, ops]], "on_failure": [["SmtpNotifier", ops]]}
     assert result["mailflow_weekly_report"] == {  # Monday 06:00 + 2 h: not mailed by 08:00
         "deadlines": [["DagRunLogicalDateDeadline", 2 * 3600, smtp, ops]], "on_failure": [["SmtpNotifier", ops]]}
+    assert result["mailflow_monthly_report"] == result["mailflow_weekly_report"]  # the 1st 06:00 + 2 h
     env = {k: v for k, v in airflow_env.items() if k != "MAILFLOW_OPERATOR_EMAILS"}
     result, _ = harness(env, "alerts")
     assert all(dag == {"deadlines": [], "on_failure": []} for dag in result.values())
@@ -112,6 +113,23 @@ def test_weekly_report_covers_the_previous_week_and_marks_missing_days(airflow_e
     index = [json.loads(line) for line in (home / "archive" / "index.jsonl").read_text().splitlines()]
     assert [(e["event"], e["report_id"], e["revision"]) for e in index] == [("archived", "2026-W46", 1)]
     assert not (home / "outbox").exists()
+
+
+def test_monthly_report_covers_the_previous_calendar_month(airflow_env, tmp_path):
+    home = tmp_path / "mailflow"
+    env = {**airflow_env, "MAILFLOW_HOME": str(home)}
+    load_sample_day(env, home)
+    # the 1st of December 06:00 UTC reports on November, compared with October
+    result, _ = harness(env, "test", "mailflow_monthly_report", "2026-12-01T06:00:00+00:00")
+    assert result["state"] == "success", result
+    report = json.loads((home / "reports" / "2026-11-01_2026-11-30" / "report.json").read_text())
+    assert (report["window"]["days"], report["completeness"]["days_present"]) == (30, 1)
+    assert report["previous"] == {"start": "2026-10-01", "end": "2026-10-31", "days": 31, "days_present": 0,
+                                  "missing_days": [f"2026-10-{d:02d}" for d in range(1, 32)]}
+    assert report["trend"]["period"] == "month"
+    index = [json.loads(line) for line in (home / "archive" / "index.jsonl").read_text().splitlines()]
+    assert [(e["event"], e["report_id"]) for e in index] == [("archived", "2026-11")]
+    assert (home / "archive" / "2026" / "11" / "r1" / "manifest.json").exists()
 
 
 def test_weekly_report_params_filter_like_the_widget(airflow_env, tmp_path):

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from etl.contract import REPORTED_DIRECTIONS
 from etl.report.document import SCHEMA_VERSION, ConnectorTls, Insight, Report
 from etl.report.request import ReportRequest
-from etl.report.rules import BY_ID, Group, Key, Thresholds, WindowFigures, fired, tls_block
+from etl.report.rules import BY_ID, Group, Key, Rule, Thresholds, WindowFigures, fired, tls_block
 from etl.shares import percentage
 
 COUNTING_UNIT = ("Counting unit: one message per recipient (one trace row). Distribution-list expansion rows "
@@ -163,22 +163,23 @@ def _insights(windows: list[WindowFigures], connectors: list[ConnectorTls], remo
     rows = {(c["connector"], c["direction"]): c for c in connectors}
     before = firing[1] if len(firing) > 1 else {}
     found = []
-    for key, figures in firing[0].items():
-        run = 1
+    for key, messages in firing[0].items():
+        run = 1  # windows, this one included, in a row in which it fires
         while run < len(firing) and key in firing[run]:
             run += 1
         status = "persisting" if key in before else "new"
-        found.append(_insight(key, status, windows[run - 1].start, figures, rows, remote_domains, thresholds))
+        found.append(_insight(key, status, windows[run - 1].start, messages, rows, remote_domains, thresholds))
     for key in before.keys() - firing[0].keys():
         if BY_ID[key[0]].is_state:
-            found.append(_insight(key, "resolved", None, None, rows, remote_domains, thresholds))
+            rule, row = BY_ID[key[0]], rows[key[1:]]
+            found.append(_insight(key, "resolved", None, row["tls"][rule.bucket], rows, remote_domains, thresholds))
     found.sort(key=lambda i: (STATUS_ORDER[i["status"]], i["severity"], -i["messages"], i["connector"] or "",
                               i["direction"], i["rule"]))
     return found
 
 
-def _insight(key: Key, status: str, since: str | None, figures: dict | None, rows: dict,
-             remote_domains: list[dict], thresholds: Thresholds) -> Insight:
+def _insight(key: Key, status: str, since: str | None, messages: int, rows: dict, remote_domains: list[dict],
+             thresholds: Thresholds) -> Insight:
     rule_id, connector, direction = key
     rule = BY_ID[rule_id]
     row = rows[(connector, direction)]
@@ -199,23 +200,19 @@ def _insight(key: Key, status: str, since: str | None, figures: dict | None, row
         "share_pct": _measure(rule, row),  # the figure the TLS table shows
         "previous_share_pct": _measure(rule, then) if then else None,
         "threshold_pct": threshold,
-        "messages": figures["messages"] if figures else _offending(rule, row),
+        "messages": messages,
         "messages_total": row["messages"],
         "previous_messages_total": then["messages"] if then else None,
         "top_remote_domains": domains,
     }
 
 
-def _measure(rule, block: dict) -> float | None:
+def _measure(rule: Rule, block: dict) -> float | None:
     """The share a rule speaks of: its bucket's, the encrypted share for a regression; none for a
     connector's coming or going, or without mail."""
     if not block["messages"] or rule.rule_id in ("silent_connector", "new_connector"):
         return None
     return block["tls_pct"][rule.bucket] if rule.bucket else block["encrypted_pct"]
-
-
-def _offending(rule, block: dict) -> int:
-    return block["tls"][rule.bucket] if rule.bucket else block["messages"]
 
 
 def _iso(day: date | str) -> str:

@@ -103,12 +103,12 @@ class WindowFigures:
         return sum(self.groups.get(group, {}).values())
 
 
-def fired(this: WindowFigures, before: WindowFigures | None, thresholds: Thresholds) -> dict[Key, dict]:
+def fired(this: WindowFigures, before: WindowFigures | None, thresholds: Thresholds) -> dict[Key, int]:
     """Every insight that fires in `this` window (compared with `before`, the window just before it),
-    with the figures it fires on. Threshold rules judge the days loaded; the comparison rules fire
-    only when both windows are complete, since a missing day would look like a silent connector or
-    a fall in volume."""
-    found: dict[Key, dict] = {}
+    with the messages it is about (those in the offending bucket; all of them for a comparison).
+    Threshold rules judge the days loaded; the comparison rules fire only when both windows are
+    complete, since a missing day would look like a silent connector or a fall in volume."""
+    found: dict[Key, int] = {}
     blocks = {group: tls_block(counts, thresholds) for group, counts in this.groups.items()}
     for (connector, direction), block in blocks.items():
         total = block["messages"]
@@ -117,8 +117,7 @@ def fired(this: WindowFigures, before: WindowFigures | None, thresholds: Thresho
             offending = block["tls"][rule.bucket]
             # exact comparison on counts: 250 of 1000 is 25.0% and does not exceed 25
             if total and Decimal(100 * offending) > Decimal(str(threshold)) * total:
-                found[(rule.rule_id, connector, direction)] = {
-                    "share_pct": block["tls_pct"][rule.bucket], "messages": offending, "messages_total": total}
+                found[(rule.rule_id, connector, direction)] = offending
     if before is None or not (this.complete and before.complete):
         return found
     for group in this.groups.keys() | before.groups.keys():
@@ -131,12 +130,9 @@ def fired(this: WindowFigures, before: WindowFigures | None, thresholds: Thresho
             drop = Decimal(str(then_pct)) - Decimal(str(now_pct))
             if (min(now, then) >= thresholds.regression_min_messages
                     and drop > Decimal(str(thresholds.regression_pp))):
-                found[(REGRESSION.rule_id, connector, direction)] = {
-                    "share_pct": now_pct, "messages": now, "messages_total": now}
+                found[(REGRESSION.rule_id, connector, direction)] = now
         elif connector is not None and then and not now:
-            found[(SILENT_CONNECTOR.rule_id, connector, direction)] = {
-                "share_pct": None, "messages": 0, "messages_total": 0}
+            found[(SILENT_CONNECTOR.rule_id, connector, direction)] = 0
         elif connector is not None and now and not then:
-            found[(NEW_CONNECTOR.rule_id, connector, direction)] = {
-                "share_pct": None, "messages": now, "messages_total": now}
+            found[(NEW_CONNECTOR.rule_id, connector, direction)] = now
     return found
