@@ -25,6 +25,7 @@ from airflow.sdk import Param, dag, task
 from mailflow_alerts import failure_alerts, late_run_alert, retry_delay
 
 log = logging.getLogger(__name__)
+LABEL = "{{ report_label }}"  # each mapped task instance's name: set by _label
 
 
 def report_dag(*, dag_id: str, cadence: str, schedule, start_date, window_doc: str, late_after: timedelta,
@@ -89,16 +90,17 @@ def report_dag(*, dag_id: str, cadence: str, schedule, start_date, window_doc: s
                      ", ".join(job["subscription"] or "organisation" for job in jobs))
             return jobs
 
-        @task
+        @task(map_index_template=LABEL)
         def views(job: dict) -> dict:
             from mailflow_settings import settings
 
             from etl.pipeline import report_views
             from etl.report.request import ReportRequest
 
+            _label(job)
             return {**job, "views": report_views(settings(), ReportRequest.from_json(job["request"]))}
 
-        @task
+        @task(map_index_template=LABEL)
         def insights(job: dict) -> dict:
             from datetime import UTC, datetime
 
@@ -106,9 +108,11 @@ def report_dag(*, dag_id: str, cadence: str, schedule, start_date, window_doc: s
 
             from etl.pipeline import report_model
 
+            _label(job)
             return {**job, "report": report_model(settings(), job["views"], datetime.now(UTC))}
 
-        @task(retries=0)  # a retry would add a second revision; a failed archive leaves nothing behind anyway
+        # retries=0: a retry would add a second revision; a failed archive leaves nothing behind anyway
+        @task(retries=0, map_index_template=LABEL)
         def render_and_archive(job: dict, params=None) -> dict:
             from datetime import UTC, datetime
 
@@ -116,17 +120,19 @@ def report_dag(*, dag_id: str, cadence: str, schedule, start_date, window_doc: s
 
             from etl.pipeline import publish_report
 
+            _label(job)
             published = publish_report(settings(), job["report"], archive=True, smtp=_smtp_settings(job),
                                        reason=params["reason"], now=datetime.now(UTC))
             log.info("rendered %s; archived %s", sorted(published["outputs"]), published["archived"])
             return {**job, "archived": published["archived"]}
 
-        @task(retries=4, retry_delay=timedelta(minutes=1))
+        @task(retries=4, retry_delay=timedelta(minutes=1), map_index_template=LABEL)
         def send(job: dict, params=None, dag_run=None) -> dict | None:
             from mailflow_settings import settings
 
             from etl.pipeline import send_report
 
+            _label(job)
             archived = job["archived"]
             if dag_run.run_type != "scheduled" and not params["send"]:
                 kind = getattr(dag_run.run_type, "value", dag_run.run_type)
@@ -149,6 +155,14 @@ def report_dag(*, dag_id: str, cadence: str, schedule, start_date, window_doc: s
         send.expand(job=render_and_archive.expand(job=insights.expand(job=views.expand(job=plan()))))
 
     return report()
+
+
+def _label(job: dict) -> None:
+    """Name the mapped task instance after its report ("organisation", or the subscription's name)
+    in the Airflow UI, instead of a bare map index."""
+    from airflow.sdk import get_current_context
+
+    get_current_context()["report_label"] = job["subscription"] or "organisation"
 
 
 def _smtp_settings(job: dict):

@@ -36,8 +36,11 @@ def main() -> None:
     dag = bag.get_dag(sys.argv[2])
     conf = json.loads(sys.argv[4]) if len(sys.argv) > 4 else None
     run = dag.test(logical_date=pendulum.parse(sys.argv[3]), run_conf=conf)
-    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
-    print(json.dumps({"state": str(run.state), "tasks": states}))
+    instances = run.get_task_instances()
+    states = {ti.task_id: str(ti.state) for ti in instances}
+    labels = {ti.task_id: sorted(t.rendered_map_index for t in instances if t.task_id == ti.task_id)
+              for ti in instances if ti.map_index >= 0}
+    print(json.dumps({"state": str(run.state), "tasks": states, "labels": labels}))
 
 
 if __name__ == "__main__":

@@ -188,6 +188,7 @@ def test_each_subscription_gets_its_own_report_and_only_its_own(airflow_env, tmp
     result, _ = harness(env, "test", "mailflow_weekly_report", "2026-11-16T06:00:00+00:00",
                         json.dumps({"send": True}))
     assert result["state"] == "success", result
+    assert result["labels"]["send"] == ["organisation", "partners", "relay"]  # how the Airflow UI names them
 
     received = {tuple(m["rcpt"]): email.message_from_bytes(m["data"], policy=email.policy.default)
                 for m in inbox.messages}
