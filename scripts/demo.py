@@ -46,7 +46,7 @@ def run_dag(dag, logical_date) -> None:
 def print_what_changed(report: dict) -> None:
     """The weekly report's headline and insights, as its text part words them."""
     from etl.report.names import text_name
-    from etl.report.view import insight_detail, status_badge
+    from etl.report.view_changes import insight_detail, status_badge
 
     previous = report["previous"]
     print(f"{report['window']['start']} to {report['window']['end']}, compared with {previous['start']} to "

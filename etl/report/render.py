@@ -14,7 +14,8 @@ from etl.errors import ReportError
 from etl.report.csv_views import view_csvs
 from etl.report.document import Report
 from etl.report.names import html_name, text_name
-from etl.report.view import email_selection, view
+from etl.report.view import view
+from etl.report.view_email import email_selection
 from etl.shares import format_pct, format_points
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"

@@ -84,6 +84,10 @@ class ReportRequest:
     def days(self) -> int:
         return (self.end - self.start).days + 1
 
+    def dates(self) -> list[date]:
+        """Every day of the window."""
+        return [self.start + timedelta(days=i) for i in range(self.days)]
+
     @property
     def is_month(self) -> bool:
         """A whole calendar month: compared with the month before, month by month."""

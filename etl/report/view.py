@@ -4,12 +4,18 @@ report here so that the templates only place what they are given.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-
 from etl.contract import TLS_BUCKETS
 from etl.report.names import text_name
-from etl.report.request import ReportRequest
-from etl.shares import format_pct, format_points
+from etl.report.view_changes import (
+    NO_DATA,
+    STRIP_BANDS,
+    insight_detail,
+    previous_label,
+    sparkline,
+    status_badge,
+    trend_strip,
+)
+from etl.report.view_email import email_flow, window_days
 
 TLS_COLOURS = {
     "TLS1.3": "#1b7f3b",
@@ -42,7 +48,7 @@ def connector_keys(report: dict) -> dict:
 
 def daily_chart(report: dict, direction: str, keys: dict) -> dict:
     """Stacked columns: messages per day, one colour per connector, for one direction."""
-    days = [d for d in _window_days(report)]
+    days = window_days(report)
     rows = [r for r in report["daily"] if r["direction"] == direction]
     names = sorted({r["connector"] for r in rows}, key=lambda n: (n is None, n or ""))
     per_day = {day: {} for day in days}
@@ -83,11 +89,6 @@ def daily_chart(report: dict, direction: str, keys: dict) -> dict:
     }
 
 
-def _window_days(report: dict) -> list[str]:
-    start, end = date.fromisoformat(report["window"]["start"]), date.fromisoformat(report["window"]["end"])
-    return [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
-
-
 def view(report: dict) -> dict:
     """Everything the HTML templates need besides the report itself."""
     keys = connector_keys(report)
@@ -111,172 +112,3 @@ def view(report: dict) -> dict:
         "tls_labels": TLS_LABELS,
         "tls_colours": TLS_COLOURS,
     }
-
-
-# -- what changed ------------------------------------------------------------------------------
-
-def previous_label(report: dict) -> str:
-    """`the previous week`, `the previous month`, `the previous 3 days`."""
-    period = report["trend"]["period"]
-    return f"the previous {period}"
-
-
-def status_badge(insight: dict, report: dict) -> str:
-    """`New`, `Persisting since 2026-11-02 (3 weeks)`, `Resolved`."""
-    if insight["status"] == "new":
-        return "New"
-    if insight["status"] == "resolved":
-        return "Resolved"
-    request = ReportRequest(date.fromisoformat(report["window"]["start"]), date.fromisoformat(report["window"]["end"]))
-    since, windows = date.fromisoformat(insight["since"]), 1
-    while request.earlier(windows - 1).start > since:
-        windows += 1
-    period = report["trend"]["period"]
-    unit = {"week": "weeks", "month": "months"}.get(period, f"windows of {period}")
-    return f"Persisting since {insight['since']} ({windows} {unit})"
-
-
-def insight_detail(insight: dict, report: dict) -> str:
-    """One sentence with the figures the insight fires (or fired) on, now and in the previous window."""
-    then = previous_label(report)
-    now, before = insight["share_pct"], insight["previous_share_pct"]
-    total, before_total = insight["messages_total"], insight["previous_messages_total"]
-    was = f"; {format_pct(before)} in {then}" if before is not None else ""
-    if insight["rule"] == "silent_connector":
-        return f"No mail in this window; {before_total:,} messages in {then}."
-    if insight["rule"] == "new_connector":
-        return f"{total:,} messages in this window; none in {then}."
-    if insight["rule"] == "regression":
-        return (f"Encrypted (TLS 1.2 or 1.3): {format_pct(now)} of {total:,} messages, down from {format_pct(before)} "
-                f"of {before_total:,} in {then} ({format_points(now - before)} points).")
-    if insight["status"] == "resolved":
-        if now is None:
-            return f"No mail in this window; it was {format_pct(before)} of {before_total:,} messages in {then}."
-        return f"Now {format_pct(now)} of {total:,} messages; it was {format_pct(before)} in {then}."
-    return f"{format_pct(now)} of {total:,} messages ({insight['messages']:,}){was}."
-
-
-SPARK_WIDTH, SPARK_HEIGHT, SPARK_SLOTS = 132, 30, 12
-SPARK_SERIES = (("encrypted_pct", "Encrypted", "#1b7f3b"), ("none_pct", "No TLS", "#c62828"),
-                ("tls10_pct", "TLS 1.0", "#e07b00"))
-INCOMPLETE, NO_DATA = "#fdebd0", "#e5e8eb"
-
-
-def sparkline(points: list[dict | None], windows: list[dict]) -> dict:
-    """A connector row's trend as SVG geometry: one line per share (broken where a window has no data
-    or no mail, never drawn down to zero) over 0-100%, and shaded slots for incomplete windows and
-    windows without data."""
-    step = SPARK_WIDTH / SPARK_SLOTS
-    offset = (SPARK_SLOTS - len(windows)) * step  # the newest window on the right edge
-
-    def y(share: float) -> float:
-        return round(2 + (100 - share) * (SPARK_HEIGHT - 4) / 100, 1)
-
-    lines = []
-    for key, label, colour in SPARK_SERIES:
-        runs, run = [], []
-        for i, point in enumerate(points):
-            if point is None or point[key] is None:
-                if run:
-                    runs.append(run)
-                run = []
-                continue
-            run.append((round(offset + (i + 0.5) * step, 1), y(point[key])))
-        if run:
-            runs.append(run)
-        lines.append({"label": label, "colour": colour,
-                      "runs": [" ".join(f"{x},{yy}" for x, yy in r) for r in runs if len(r) > 1],
-                      "dots": [r[0] for r in runs if len(r) == 1]})
-    slots = []
-    for i, (window, point) in enumerate(zip(windows, points, strict=True)):
-        incomplete = window["days_present"] < window["days_expected"]
-        if point is None:
-            note = "no data"
-        elif point["encrypted_pct"] is None:
-            note = "no mail"
-        else:
-            note = (f"{point['messages']:,} messages; encrypted {format_pct(point['encrypted_pct'])}, "
-                    f"No TLS {format_pct(point['none_pct'])}, TLS 1.0 {format_pct(point['tls10_pct'])}")
-        if incomplete and point is not None:
-            note += f" (incomplete: {window['days_present']} of {window['days_expected']} days)"
-        slots.append({"x": round(offset + i * step, 1), "w": round(step, 1),
-                      "fill": NO_DATA if point is None else INCOMPLETE if incomplete else None,
-                      "title": f"{window['start']} to {window['end']}: {note}"})
-    encrypted = [p["encrypted_pct"] if p and p["encrypted_pct"] is not None else None for p in points]
-    summary = ", ".join("no data" if v is None else format_pct(v) for v in encrypted)
-    return {"width": SPARK_WIDTH, "height": SPARK_HEIGHT, "lines": lines, "slots": slots,
-            "label": f"Encrypted share per window, oldest first: {summary}"}
-
-
-# The email's trend strip: one table cell per window, coloured by the encrypted share's band
-STRIP_BANDS = ((95.0, "#1b7f3b", "95% or more encrypted"), (80.0, "#8bc34a", "80-95%"),
-               (50.0, "#e0b100", "50-80%"), (0.0, "#c62828", "under 50%"))
-STRIP_CELL = 7  # pixels per window
-
-
-def trend_strip(points: list[dict | None], windows: list[dict]) -> list[dict]:
-    """Cells of the email's trend strip, oldest first; neighbours of one colour merge into one wider cell
-    (a long email must stay under 100 KB). Incomplete windows and windows without mail show grey."""
-    cells: list[dict] = []
-    for window, point in zip(windows, points, strict=True):
-        share = point["encrypted_pct"] if point else None
-        if share is None or window["days_present"] < window["days_expected"]:
-            colour = NO_DATA
-        else:
-            colour = next(c for floor, c, _ in STRIP_BANDS if share >= floor)
-        if cells and cells[-1]["colour"] == colour:
-            cells[-1]["width"] += STRIP_CELL
-        else:
-            cells.append({"colour": colour, "width": STRIP_CELL})
-    return cells
-
-
-EMAIL_DAILY_LIMIT = 31  # days; a longer window's email folds its daily table into weeks
-
-
-def email_flow(report: dict) -> list[dict]:
-    """The email's mail flow table: one row per day and direction, or past EMAIL_DAILY_LIMIT days one
-    per week (Monday to Sunday, cut to the window) and direction; days missing are counted, never zero.
-    report.html, the text part and the CSVs keep every day."""
-    missing = set(report["window"]["missing_days"])
-    days = _window_days(report)
-    by_week = len(days) > EMAIL_DAILY_LIMIT
-
-    def period(day: str) -> str:
-        if not by_week:
-            return day
-        return (date.fromisoformat(day) - timedelta(days=date.fromisoformat(day).weekday())).isoformat()
-
-    periods: dict[str, list[str]] = {}
-    for day in days:
-        periods.setdefault(period(day), []).append(day)
-    messages: dict[tuple[str, str], int] = {}
-    for flow in report["all_mail_flow"]:
-        key = (period(flow["date"]), flow["direction"])
-        messages[key] = messages.get(key, 0) + flow["messages"]
-    directions = [d for d in ("inbound", "outbound") if report["filters"]["direction"] in (None, d)]
-    rows = []
-    for key, period_days in periods.items():
-        label = f"{period_days[0]} to {period_days[-1]}" if by_week else key
-        absent = [d for d in period_days if d in missing]
-        for direction in directions:
-            rows.append({"label": label, "direction": direction, "messages": messages.get((key, direction), 0),
-                         "days": len(period_days), "missing": len(absent), "first": direction == directions[0]})
-    return rows
-
-
-def email_selection(report: dict, v: dict, insight_limit: int | None, row_limit: int | None) -> dict:
-    """What the email shows when the whole report would not fit its size budget: the first insights
-    (new ones come first) and the connector rows those insights are about, then the busiest; the
-    count of the rest, which the attached CSVs and report.html keep."""
-    insights = v["insights"][:insight_limit]
-    rows = list(range(len(report["connectors"])))
-    if row_limit is not None and len(rows) > row_limit:
-        about = {(i["connector"], i["direction"]) for i in v["insights"]}
-        ranked = sorted(rows, key=lambda n: ((report["connectors"][n]["connector"],
-                                              report["connectors"][n]["direction"]) not in about,
-                                             -report["connectors"][n]["messages"]))
-        rows = sorted(ranked[:row_limit])
-    return {"insights": insights, "more_insights": len(v["insights"]) - len(insights),
-            "rows": [{**v["connectors"][n], "strip": v["strips"][n]} for n in rows],
-            "more_rows": len(report["connectors"]) - len(rows)}

@@ -3,14 +3,14 @@
 -- (since when it fires) are computed from, under the report's filters.
 -- uses: the table macros report_series (sql/report/report_series.sql) and report_rows
 -- parameters: $starts, $ends (the series' windows, newest first), $connector, $direction
---             (null = all), $directions
+--             (null = all), $directions, $connectors (connector globs, [] = all)
 with series as (
     select * from report_series($starts, $ends)
 ),
 
 window_rows as (
     select * from report_rows(
-        'daily_connector_tls', list_min($starts), list_max($ends), $connector, $direction, $directions
+        'daily_connector_tls', list_min($starts), list_max($ends), $connector, $direction, $directions, $connectors
     )
 )
 

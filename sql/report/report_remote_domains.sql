@@ -2,7 +2,8 @@
 -- the $top domains with the most messages in each (connector, direction, bucket) group of the
 -- buckets asked for: whom to call about mail in clear or over TLS 1.0.
 -- uses: the table macro report_rows (sql/report/report_rows.sql), for the window and filters
--- parameters: $start, $end (dates, inclusive), $connector, $direction (null = all), $directions,
+-- parameters: $start, $end (dates, inclusive), $connector, $direction (null = all), $directions, $connectors
+--             (connector globs, [] = all),
 --             $buckets (TLS buckets to drill into), $top
 with per_domain as (
     select
@@ -11,7 +12,7 @@ with per_domain as (
         tls_version,
         coalesce(remote_domain, '(unknown)') as remote_domain,
         sum(messages) as messages
-    from report_rows('daily_remote_domain_tls', $start, $end, $connector, $direction, $directions)
+    from report_rows('daily_remote_domain_tls', $start, $end, $connector, $direction, $directions, $connectors)
     where list_contains($buckets, tls_version)
     group by all
 ),

@@ -6,6 +6,6 @@ select
     direction,
     tls_version,
     sum(messages) as messages
-from report_rows('daily_connector_tls', $start, $end, null, $direction, $directions)
+from report_rows('daily_connector_tls', $start, $end, null, $direction, $directions, []::varchar[])
 group by all
 order by direction, tls_version
