@@ -28,7 +28,7 @@ from etl.errors import ArchiveError
 from etl.load.ingest import LoadResult, ingest_day
 from etl.load.quality import check_day
 from etl.load.warehouse import rebuild_day
-from etl.report.document import Report
+from etl.report.document import SCHEMA_VERSION, Report
 from etl.report.model import Thresholds, build_report
 from etl.report.queries import completeness, query_views
 from etl.report.render import render_all, to_json
@@ -216,6 +216,11 @@ def reproduce_report(settings: Settings, report_id: str, number: int | None = No
     if not manifest.get("tables"):
         raise ArchiveError(f"{revision.report_id} r{revision.number} was archived before reports recorded the "
                            "table snapshots they read; it cannot be reproduced")
+    if manifest.get("schema_version") != SCHEMA_VERSION:
+        # the content would differ by construction; only the code that wrote it can say the same again
+        raise ArchiveError(f"{revision.report_id} r{revision.number} was written as report schema "
+                           f"{manifest.get('schema_version')} by {manifest.get('code_version')}; this code writes "
+                           f"schema {SCHEMA_VERSION}: reproduce it with the code version it names")
     archived: Report = json.loads(archive.read(revision, REPORT_FILE))
     request = request_of(archived)
     saved = query_views(storage, request, manifest["tables"])

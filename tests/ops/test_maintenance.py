@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from etl.devtools.sample import generate, write_day
-from etl.errors import StorageError
+from etl.errors import ArchiveError, StorageError
 from etl.ops.backfill import backfill
 from etl.ops.maintenance import expire_snapshots
 from etl.pipeline import reproduce_report
@@ -40,6 +40,15 @@ def test_every_revision_is_reproduced_from_its_own_snapshots(archived):
     assert second["matches"] and second["report_json_identical"]
     # not a constant: the two revisions say different things, each reproduced from its own data
     assert first["content_sha256"] != second["content_sha256"] and first["tables"] != second["tables"]
+
+
+def test_a_revision_of_another_report_schema_is_not_reproduced_as_if_it_differed(archived, monkeypatch):
+    import etl.pipeline
+
+    monkeypatch.setattr(etl.pipeline, "SCHEMA_VERSION", etl.pipeline.SCHEMA_VERSION + 1)
+    with pytest.raises(ArchiveError, match=r"2026-W47 r1 was written as report schema 2 by mailflow .*; this code "
+                                           r"writes schema 3: reproduce it with the code version it names"):
+        reproduce_report(archived, "2026-W47", 1)
 
 
 def test_expiry_deletes_replaced_files_but_keeps_what_archived_reports_read(archived):
