@@ -5,7 +5,8 @@ Resumable: a day whose landing files have the same SHA-256 as at its last load, 
 and warehouse hold that same load, is skipped unless forced, so re-running after an interruption
 only does what is left. With `reports`, every week of the range whose archived report is missing
 or no longer matches the lake is issued (a week whose data changed after it was archived gets a
-new revision with the reason "late data").
+new revision with the reason "late data"): the organisation's and each weekly subscription's, as
+the weekly DAG issues them.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from etl.delivery.archive import Archive
 from etl.delivery.mail import SmtpSettings
 from etl.errors import DataQualityError, MailflowError
 from etl.load.warehouse import day_problem, load_ids
-from etl.pipeline import issue_report, load_day, send_report
+from etl.pipeline import issue_report, load_day, plan_reports, send_report
 from etl.report.request import ReportRequest
 from etl.storage import Storage
 
@@ -84,10 +85,10 @@ def backfill(settings: Settings, start: date, end: date, *, reports: bool = Fals
 
 
 def _owed_reports(settings: Settings, start: date, end: date, *, send: bool, smtp: SmtpSettings) -> list[dict]:
-    """Issue the weekly report of every week of [start, end] with a loaded day whose latest archived
-    revision is missing or no longer matches the lake (and, with `send`, mail it if it was not).
-    Decided from the archive and the lake alone, so a backfill killed after its loads and re-run
-    issues the reports the first run owed."""
+    """Issue the weekly reports (the organisation's, each weekly subscription's) of every week of
+    [start, end] with a loaded day whose latest archived revision is missing or no longer matches
+    the lake (and, with `send`, mail it if it was not). Decided from the archive and the lake
+    alone, so a backfill killed after its loads and re-run issues the reports the first run owed."""
     storage = Storage(settings)
     archive = Archive(storage)
     for action in archive.repair():  # what an earlier, interrupted run left half done
@@ -95,18 +96,23 @@ def _owed_reports(settings: Settings, start: date, end: date, *, send: bool, smt
     loaded = [start + timedelta(days=i) for i in range((end - start).days + 1)
               if storage.is_loaded(start + timedelta(days=i))]
     done = []
-    for request in weeks_of(loaded):
-        revisions = archive.revisions(request.report_id)
-        inputs = storage.fingerprints(request.start, request.end)
-        if revisions and archive.manifest(revisions[-1]).get("inputs") == inputs:
-            if send and archive.receipt(revisions[-1]) is None:
-                send_report(settings, request.report_id, revisions[-1].number, smtp)
-                done.append({"report_id": request.report_id, "revision": revisions[-1].number,
-                             "reason": "not sent before", "sent": True})
-            continue
-        reason = "late data" if revisions else "backfill"
-        issued = issue_report(settings, request, now=datetime.now(UTC), archive=True, send=send, reason=reason,
-                              smtp=smtp)
-        done.append({"report_id": request.report_id, "revision": issued.revision.number, "reason": reason,
-                     "sent": issued.receipt is not None})
+    for week in weeks_of(loaded):
+        for job in plan_reports(settings, week, "weekly"):
+            request = ReportRequest.from_json(job["request"])
+            rid = request.report_id
+            revisions = archive.revisions(rid)
+            inputs = storage.fingerprints(request.start, request.end)
+            if revisions and archive.manifest(revisions[-1]).get("inputs") == inputs:
+                if send and archive.receipt(revisions[-1]) is None:
+                    receipt = send_report(settings, rid, revisions[-1].number, smtp,
+                                          skip_when_no_insights=job["skip_when_no_insights"])
+                    if not receipt.get("skipped"):
+                        done.append({"report_id": rid, "revision": revisions[-1].number, "reason": "not sent before",
+                                     "sent": True})
+                continue
+            reason = "late data" if revisions else "backfill"
+            issued = issue_report(settings, request, now=datetime.now(UTC), archive=True, send=send, reason=reason,
+                                  smtp=smtp, job=job)
+            done.append({"report_id": rid, "revision": issued.revision.number, "reason": reason,
+                         "sent": issued.receipt is not None and not issued.receipt.get("skipped")})
     return done

@@ -117,3 +117,17 @@ def test_reloading_unchanged_exports_leaves_the_reports_current(cfg):
     forced = backfill(cfg, MON, WED, force=True, reports=True)
     assert forced.loaded == ["2026-11-09", "2026-11-10", "2026-11-11"]
     assert forced.reports == [] and status(cfg)["stale_reports"] == []  # the same exports, the same figures
+
+
+def test_backfill_issues_the_weekly_subscriptions_reports_too(cfg):
+    landing(cfg)
+    (cfg.home / "subscriptions.toml").write_text(
+        '[[subscription]]\nname = "partners"\nrecipients = ["pm@contoso.example"]\ncadence = "weekly"\n'
+        'connectors = ["Partner *"]\n\n'
+        '[[subscription]]\nname = "ciso"\nrecipients = ["ciso@contoso.example"]\ncadence = "monthly"\n')
+    result = backfill(cfg, MON, WED, reports=True)
+    assert [(r["report_id"], r["reason"]) for r in result.reports] == [("2026-W46", "backfill"),
+                                                                        ("2026-W46/partners", "backfill")]
+    partners = Archive(Storage(cfg)).revision("2026-W46/partners")
+    assert Archive(Storage(cfg)).manifest(partners)["config"]["recipients"] == ["pm@contoso.example"]
+    assert backfill(cfg, MON, WED, reports=True).reports == []  # owed no longer, either of them
