@@ -176,6 +176,10 @@ def test_a_subscriptions_connector_globs_narrow_every_view_but_the_organisations
     assert {d["connector"] for d in report["daily"]} == {"Partner"}
     assert [i["connector"] for i in report["insights"]] == ["Partner"]
     assert report["snapshot"]["inbound"]["messages"] == 31  # the whole organisation, as in every report
+    text = render(report, "txt").decode()
+    assert "direction: inbound and outbound; subscription: partners (connectors Part*, Nowhere)\n" in text
+    for fmt in ("html", "email"):
+        assert "partners" in render(report, fmt).decode() and "Part*, Nowhere" in render(report, fmt).decode()
 
 
 def test_text_output_carries_the_numbers(warehouse, tmp_path):
