@@ -52,17 +52,18 @@ def series_of(request: ReportRequest, loaded_days: list[date]) -> list[ReportReq
 
 
 def open_window(storage: Storage, request: ReportRequest, snapshots: dict[str, int | None] | None = None,
-                attempts: int = 5) -> tuple[duckdb.DuckDBPyConnection, dict[str, int | None], list[ReportRequest]]:
-    """The aggregates of the request's window and of the windows before it (its series), each table as
-    of one snapshot (the current ones unless given), with the report views on them. A day whose
-    tables are caught between a rebuild's commits is read again from newer snapshots; if it stays
-    mixed, the report stops and says which day."""
+                attempts: int = 5, history: bool = True,
+                ) -> tuple[duckdb.DuckDBPyConnection, dict[str, int | None], list[ReportRequest]]:
+    """The aggregates of the request's window and (with `history`) of the windows before it (its
+    series), each table as of one snapshot (the current ones unless given), with the report views on
+    them. A day whose tables are caught between a rebuild's commits is read again from newer
+    snapshots; if it stays mixed, the report stops and says which day."""
     for attempt in range(attempts):
         pinned = snapshots or snapshot_ids(storage)
         lake = storage.lake
         loads = lake.read("daily_load", request.end - timedelta(days=HISTORY_DAYS), request.end,
                           snapshot_id=pinned["daily_load"])
-        series = series_of(request, loads["date"].to_pylist())
+        series = series_of(request, loads["date"].to_pylist()) if history else [request]
         # read once into memory (a year of aggregates is small): the views scan them many times;
         # remote domains only for the report's own window, the one place they are shown
         con = connect_views({
@@ -121,8 +122,9 @@ def query_views(storage: Storage, request: ReportRequest, snapshots: dict[str, i
 
 
 def completeness(storage: Storage, request: ReportRequest) -> dict:
-    """Which days of the window are loaded. A missing day does not stop the report: it is marked."""
-    con, _, _ = open_window(storage, request)
+    """Which days of the window are loaded. A missing day does not stop the report: it is marked.
+    Only the window itself is read: the windows before it matter to the figures, not to the plan."""
+    con, _, _ = open_window(storage, request, history=False)
     try:
         days = _rows(con, "report_days", {"start": request.start, "end": request.end})
     finally:
