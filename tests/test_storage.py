@@ -115,3 +115,33 @@ def test_a_catalog_of_another_storage_is_refused(cfg, tmp_path):
                                     catalog=f"sqlite:///{cfg.home / 'catalog.db'}")
     with pytest.raises(StorageError, match="MAILFLOW_CATALOG belongs to another MAILFLOW_STORAGE"):
         Storage(elsewhere).lake.read(QUARANTINE)
+
+
+def test_two_processes_meeting_a_new_catalog_at_once_both_reach_it(cfg):
+    """The catalog's constructor checks for its own tables, then creates them: the process that
+    loses that race sees "already exists" once, and must find the tables made, not fail its load."""
+    from pyiceberg.catalog.sql import SqlCatalog
+    from sqlalchemy.exc import OperationalError
+
+    lake = Storage(cfg).lake
+    Path(lake.catalog_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    calls = []
+
+    def raced_catalog(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            SqlCatalog(*args, **kwargs)  # the winner creates the tables between our check and create
+            raise OperationalError("CREATE TABLE iceberg_tables", {},
+                                   Exception("table iceberg_tables already exists"))
+        return SqlCatalog(*args, **kwargs)
+
+    assert lake._first_contact(raced_catalog).list_namespaces() == []
+    assert len(calls) == 2
+
+    def unreachable(*args, **kwargs):
+        calls.append(1)
+        raise OperationalError("connect", {}, Exception("unable to open database file"))
+
+    with pytest.raises(OperationalError, match="unable to open"):
+        lake._first_contact(unreachable)
+    assert len(calls) == 3  # other errors are not retried

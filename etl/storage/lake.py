@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import time
 import uuid
 import warnings
 from collections.abc import Iterable
@@ -94,11 +95,26 @@ class Lake:
             if self.catalog_uri.startswith("sqlite:///"):  # the embedded catalog's folder may be new
                 Path(self.catalog_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
             with self._reaching_catalog():  # it connects at once (to create its tables)
-                self._catalog = SqlCatalog(NAMESPACE, uri=self.catalog_uri, warehouse=self.warehouse,
-                                           **self.io_properties)
+                self._catalog = self._first_contact(SqlCatalog)
             if self.catalog_uri.startswith("sqlite"):
                 _serialise_sqlite_writers(self._catalog.engine)
         return self._catalog
+
+    def _first_contact(self, make_catalog):
+        """The catalog object. Its constructor creates the catalog's own tables if missing, checking
+        first and then creating, so two processes that meet a new catalog at once can both decide to
+        create them; the loser fails with "already exists" and, once retried, finds them made."""
+        from sqlalchemy.exc import SQLAlchemyError
+
+        for attempt in range(3):
+            try:
+                return make_catalog(NAMESPACE, uri=self.catalog_uri, warehouse=self.warehouse,
+                                    **self.io_properties)
+            except SQLAlchemyError as exc:
+                lost_the_race = "already exists" in str(exc) or "duplicate key" in str(exc)
+                if not lost_the_race or attempt == 2:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
 
     def check(self) -> None:
         """Reach the catalog database once (a StorageError naming it, without its password, if not)."""
