@@ -7,6 +7,7 @@
     report      the mail flow & TLS report for a window; --archive, --send
     archive     list | show | verify | reproduce | repair the auditors' archive
     quarantine  the records a day's load refused
+    tlsrpt      ingest: SMTP TLS reports (RFC 8460) received from other domains
     lake        expire: old table snapshots and the files only they referenced
     status      days loaded, missing, changed; reports gone stale
     backfill    load a range of days, then re-issue the weeks touched
@@ -314,6 +315,23 @@ def cmd_quarantine(args) -> int:
     return 0
 
 
+def cmd_tlsrpt_ingest(args) -> int:
+    from dataclasses import asdict
+
+    from etl.pipeline import ingest_tlsrpt
+
+    result = ingest_tlsrpt(settings(), args.files or None)
+    if args.json:
+        print(json.dumps(asdict(result)))
+        return 0
+    print(f"TLS reports: read {result.reports_read}, loaded {result.reports_loaded}, quarantined "
+          f"{result.reports_quarantined}, duplicates {result.duplicates}; days replaced "
+          f"{len(result.days_loaded)}, unchanged {len(result.days_unchanged)}")
+    for reason, count in sorted(result.quarantine_reasons.items()):
+        print(f"quarantined: {count} x {reason}", file=sys.stderr)
+    return 0
+
+
 def cmd_status(args) -> int:
     from etl.ops.status import status
     from etl.shares import format_pct
@@ -506,6 +524,20 @@ def build_parser() -> argparse.ArgumentParser:
                           f"{PROG} quarantine --date 2026-11-09 --limit 20")
     quarantine.add_argument("--date", type=_day, required=True)
     quarantine.add_argument("--limit", type=_positive, help="at most this many records")
+
+    tlsrpt = commands.add_parser("tlsrpt", help="SMTP TLS reports (RFC 8460) received from other domains",
+                                 description="SMTP TLS reports (RFC 8460) received from other domains")
+    tlsrpt_commands = tlsrpt.add_subparsers(dest="tlsrpt_command", required=True, metavar="COMMAND")
+    tlsrpt_ingest = _command(tlsrpt_commands, "ingest", cmd_tlsrpt_ingest,
+                             "drop reports (.json, .json.gz, .zip, .eml, mbox files, maildir folders) into the "
+                             "landing folder's tlsrpt/, then load every day whose reports changed",
+                             f"{PROG} tlsrpt ingest                        # what the landing folder holds\n"
+                             f"{PROG} tlsrpt ingest ~/Maildir/.TLS-reports 'google.com!example.com!1763683200!"
+                             "1763769599!001.json.gz'")
+    tlsrpt_ingest.add_argument("files", nargs="*", type=Path,
+                               help="report files, mail, mbox files or maildir folders (default: none; the landing "
+                                    "folder's reports are loaded either way)")
+    tlsrpt_ingest.add_argument("--json", action="store_true", help="print the load counts as JSON")
 
     lake = commands.add_parser("lake", help="the lake's tables: maintenance", description="the lake's tables")
     lake_commands = lake.add_subparsers(dest="lake_command", required=True, metavar="COMMAND")

@@ -25,6 +25,7 @@ from etl.delivery.archive import Archive, Revision
 from etl.delivery.mail import SmtpSettings
 from etl.delivery.publish import archive_report, content_sha256, send_revision
 from etl.errors import ArchiveError
+from etl.load import tlsrpt_ingest
 from etl.load.ingest import LoadResult, ingest_day
 from etl.load.quality import check_day
 from etl.load.warehouse import rebuild_day
@@ -76,6 +77,13 @@ def load_day(settings: Settings, day: date, files: list[Path] | None = None,
     load = ingest(settings, day, files, options)
     aggregates = aggregate(settings, day)
     return DayLoad(load, aggregates, gate(settings, day))
+
+
+def ingest_tlsrpt(settings: Settings, files: list[Path] | None = None) -> tlsrpt_ingest.TlsRptLoad:
+    """SMTP TLS reports: `files` dropped into the landing folder, then every day whose reports there
+    changed -> that day's TLS report tables (not tied to a business date: reports arrive late)."""
+    Storage(settings).check()
+    return tlsrpt_ingest.ingest_tlsrpt(settings, files)
 
 
 # -- the report ----------------------------------------------------------------------------

@@ -13,8 +13,9 @@ its reason: quarantined, never dropped, never a crash.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from etl.sources.tlsrpt_files import Payload, Refusal
 
@@ -62,6 +63,32 @@ class TlsReport:
         """What makes two copies one report (a file and a mail of the same report count once)."""
         return self.organization, self.report_id
 
+    @property
+    def day(self) -> date:
+        return report_day(self.start, self.end)
+
+
+def report_day(start: datetime, end: datetime) -> date:
+    """The UTC day a report is filed under: the one holding the midpoint of its date-range. Most
+    reports cover one UTC day (00:00:00Z to 23:59:59Z, or to 00:00:00Z the next day: both give that
+    day); one covering 24 hours from 06:00Z goes to the day it starts, one straddling more goes to
+    the day it mostly covers (its middle). Each report counts on one day only, so no session is
+    counted twice."""
+    return (start + (end - start) / 2).astimezone(UTC).date()
+
+
+# RFC 8460 section 5.3: sender "!" policy-domain "!" begin-timestamp "!" end-timestamp ["!" unique-id] "." ext
+_REPORT_FILE_NAME = re.compile(r"![^!/:]+!(\d{9,11})!(\d{9,11})(?:![^/:]*)?\.[a-z.]+$", re.IGNORECASE)
+
+
+def day_from_name(source: str) -> date | None:
+    """The day a report's RFC 8460 file name gives (its begin and end timestamps), or None."""
+    match = _REPORT_FILE_NAME.search(source)
+    if match is None:
+        return None
+    start, end = (datetime.fromtimestamp(int(value), UTC) for value in match.groups())
+    return report_day(start, end) if end >= start else None
+
 
 class _Invalid(ValueError):
     """A reason to quarantine the report."""
@@ -71,7 +98,16 @@ def parse_report(payload: Payload) -> TlsReport | Refusal:
     try:
         return _report(payload)
     except _Invalid as exc:
-        return Refusal(payload.source, payload.file_sha256, str(exc))
+        return Refusal(payload.source, payload.file_sha256, str(exc), payload.landed, _day_hint(payload.data))
+
+
+def _day_hint(data: bytes) -> date | None:
+    """The day a refused report's date-range gives, if it can be read at all."""
+    try:
+        dates = json.loads(data.decode("utf-8-sig"))["date-range"]
+        return report_day(_datetime(dates, "start-datetime"), _datetime(dates, "end-datetime"))
+    except (ValueError, TypeError, KeyError, AttributeError, _Invalid):
+        return None
 
 
 def _report(payload: Payload) -> TlsReport:

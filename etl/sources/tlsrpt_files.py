@@ -18,7 +18,8 @@ import mailbox
 import zipfile
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 GZIP_MAGIC, ZIP_MAGIC = b"\x1f\x8b", b"PK\x03\x04"
@@ -35,6 +36,7 @@ class Payload:
     source: str  # the file, and where inside it: "inbox.mbox: message 3: part report.json.gz"
     file_sha256: str
     data: bytes
+    landed: date | None = None  # the UTC day the file was last written (where it waits to be read)
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class Refusal:
     source: str
     file_sha256: str
     reason: str
+    landed: date | None = None
+    day: date | None = None  # the day the refused report's own date-range gives, when it can be read
 
 
 def read_reports(paths: list[Path]) -> Iterator[Payload | Refusal]:
@@ -60,12 +64,15 @@ def read_reports(paths: list[Path]) -> Iterator[Payload | Refusal]:
 def _file(path: Path, label: str) -> Iterator[Payload | Refusal]:
     data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
+    landed = datetime.fromtimestamp(path.stat().st_mtime, UTC).date()
     if data.startswith(b"From "):
-        yield from _mbox(path, label, digest)
+        found = _mbox(path, label, digest)
     elif _looks_like_mail(data):
-        yield from _message(email.message_from_bytes(data, policy=email.policy.default), label, digest)
+        found = _message(email.message_from_bytes(data, policy=email.policy.default), label, digest)
     else:
-        yield _document(data, label, digest)
+        found = iter([_document(data, label, digest)])
+    for item in found:
+        yield replace(item, landed=landed)
 
 
 def _mbox(path: Path, label: str, digest: str) -> Iterator[Payload | Refusal]:

@@ -1,6 +1,7 @@
 """Where everything lives, and how it is written there: the one module that knows locations.
 
     landing/                        the exports as they arrive (MAILFLOW_LANDING may put it elsewhere)
+    landing/tlsrpt/                 SMTP TLS reports as they arrive: files, mail, maildir folders, mbox
     catalog.db                      the lake's Iceberg catalog (MAILFLOW_CATALOG may name PostgreSQL instead)
     lake/mailflow/<table>/          the lake's tables: data and metadata files (see storage.lake)
     reports/<window>/<file>         the latest run of each report window
@@ -44,6 +45,11 @@ TRACE = "trace"
 QUARANTINE = "quarantine"
 LOADS = "loads"
 LANDING_SUFFIXES = (".csv", ".csv.gz", ".log", ".log.gz")
+TLSRPT = "tlsrpt"  # below the landing folder
+# a day of SMTP TLS reports: its lake tables, in commit order (tlsrpt_loads last: the day counts as
+# loaded once its row is in; every table's rows carry the load id, as the traces' do)
+TLSRPT_TABLES = ("tlsrpt_quarantine", "tlsrpt_policy", "tlsrpt_failure", "daily_tlsrpt_policy",
+                 "daily_tlsrpt_failure", "tlsrpt_loads")
 
 
 @dataclass(frozen=True)
@@ -201,6 +207,72 @@ class Storage:
     def landing_days(self) -> set[date]:
         """The days that have an export in the landing folder."""
         return {day for name in self._landing_entries() if (day := _export_day(name)) is not None}
+
+    # -- SMTP TLS reports ------------------------------------------------------------------
+    @property
+    def tlsrpt_landing_location(self) -> str:
+        return _join(self.landing_location, TLSRPT)
+
+    def put_tlsrpt(self, path: Path) -> str:
+        """Drop a report file, mail, mbox or maildir folder into the TLS reports' landing folder,
+        where every later load reads it again. A file of the same name and other content already
+        there is never replaced: the new one lands beside it, named after its own SHA-256."""
+        base = f"{self.landing_base}/{TLSRPT}"
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            relative = file.relative_to(path.parent).as_posix()
+            data = file.read_bytes()
+            target = f"{base}/{relative}"
+            existing = None
+            if self.landing_fs.get_file_info(target).type == pafs.FileType.File:
+                with self.landing_fs.open_input_stream(target) as stream:
+                    existing = stream.read()
+            if existing == data:
+                continue
+            if existing is not None:
+                target = f"{base}/{Path(relative).with_name(f'{hashlib.sha256(data).hexdigest()[:12]}-{file.name}')}"
+            try:
+                if self.landing is not None:
+                    Path(target).parent.mkdir(parents=True, exist_ok=True)
+                    write_bytes_atomic(Path(target), data)
+                else:
+                    with self.landing_fs.open_output_stream(target) as sink:
+                        sink.write(data)
+            except OSError as exc:
+                raise describe_failure(f"{self.tlsrpt_landing_location}/{relative}", exc) from None
+        return f"{self.tlsrpt_landing_location}/{path.name}"
+
+    def fetch_tlsrpt(self, into: Path) -> Path | None:
+        """The TLS reports' landing folder as a local folder (None when there is none): the folder
+        itself when it is local, else a copy of the prefix in `into`, modification times kept (a
+        refused file without a date is filed under the day it landed)."""
+        base = f"{self.landing_base}/{TLSRPT}"
+        if self.landing is not None:
+            return Path(base) if Path(base).is_dir() else None
+        selector = pafs.FileSelector(base, recursive=True, allow_not_found=True)
+        try:
+            infos = [i for i in self.landing_fs.get_file_info(selector) if i.type == pafs.FileType.File]
+            for info in infos:
+                local = into / info.path.removeprefix(base).lstrip("/")
+                local.parent.mkdir(parents=True, exist_ok=True)
+                with self.landing_fs.open_input_stream(info.path) as source, open(local, "wb") as sink:
+                    shutil.copyfileobj(source, sink, 8 << 20)
+                if info.mtime is not None:
+                    os.utime(local, (info.mtime.timestamp(), info.mtime.timestamp()))
+        except OSError as exc:
+            raise describe_failure(self.tlsrpt_landing_location, exc) from None
+        return into if infos else None
+
+    def tlsrpt_loads(self) -> dict[date, dict]:
+        """What each day of TLS reports was loaded from (its tlsrpt_loads row), by day."""
+        rows = self.lake.read("tlsrpt_loads").to_pylist()
+        return {row["date"]: {**row, "sources": json.loads(row["sources"]),
+                              "quarantine_reasons": json.loads(row["quarantine_reasons"])} for row in rows}
+
+    def commit_tlsrpt_day(self, day: date, tables: dict, load_id: str) -> None:
+        """Replace a day of TLS reports: each table's day in one commit, tlsrpt_loads last."""
+        for name in TLSRPT_TABLES:
+            self.lake.replace_day(name, day, tables[name], {"mailflow.load_id": load_id})
 
     # -- lake ------------------------------------------------------------------------------
     def load_manifests(self, start: date | None = None, end: date | None = None) -> dict[date, dict]:

@@ -42,7 +42,9 @@ from etl.storage.local import host_lock
 
 NAMESPACE = "mailflow"
 KEEP_TAG = "archived-"  # tags of the snapshots archived reports were read from
-TABLES = ("trace", "quarantine", "loads", "daily_connector_tls", "daily_remote_domain_tls", "daily_load")
+TABLES = ("trace", "quarantine", "loads", "daily_connector_tls", "daily_remote_domain_tls", "daily_load",
+          "tlsrpt_quarantine", "tlsrpt_policy", "tlsrpt_failure", "daily_tlsrpt_policy", "daily_tlsrpt_failure",
+          "tlsrpt_loads")
 # a concurrent commit to the same table is retried on the new metadata this often (exponential backoff)
 TABLE_PROPERTIES = {
     "format-version": "2",

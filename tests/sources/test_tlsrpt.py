@@ -9,13 +9,13 @@ import io
 import json
 import mailbox
 import zipfile
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
-from etl.sources.tlsrpt import FailureDetail, TlsReport, parse_report
+from etl.sources.tlsrpt import FailureDetail, TlsReport, day_from_name, parse_report, report_day
 from etl.sources.tlsrpt_files import Payload, Refusal, read_reports
 
 # RFC 8460 section 4.5's example, as published (its last detail spells failure-error-code)
@@ -171,7 +171,29 @@ def test_what_matters_is_strict(change, reason):
     document = copy.deepcopy(RFC_EXAMPLE)
     change(document)
     refused = parse_report(payload(document, "bad.json"))
-    assert refused == Refusal("bad.json", "0" * 64, reason)
+    assert (refused.source, refused.file_sha256, refused.reason) == ("bad.json", "0" * 64, reason)
+    assert isinstance(refused, Refusal)
+
+
+def test_a_refused_report_is_filed_under_the_day_its_date_range_or_file_name_gives():
+    negative = copy.deepcopy(RFC_EXAMPLE)
+    negative["policies"][0]["summary"]["total-failure-session-count"] = -1
+    assert parse_report(payload(negative)).day == date(2016, 4, 1)
+    assert parse_report(payload(b"{not json")).day is None
+    assert day_from_name("inbox.mbox: message 2: part google.com!example.com!1763683200!1763769599!001.json.gz") \
+        == date(2025, 11, 21)
+    assert day_from_name("report.json") is None
+
+
+def test_a_report_is_filed_under_the_day_holding_the_middle_of_its_date_range():
+    def day(start: str, end: str):
+        return report_day(datetime.fromisoformat(start), datetime.fromisoformat(end))
+
+    assert day("2026-11-16T00:00:00Z", "2026-11-16T23:59:59Z") == date(2026, 11, 16)
+    assert day("2026-11-16T00:00:00Z", "2026-11-17T00:00:00Z") == date(2026, 11, 16)  # Microsoft's ranges
+    assert day("2026-11-16T06:00:00Z", "2026-11-17T06:00:00Z") == date(2026, 11, 16)  # the middle: 18:00 on the 16th
+    assert day("2026-11-16T14:00:00Z", "2026-11-17T14:00:00Z") == date(2026, 11, 17)
+    assert day("2026-11-16T20:00:00-08:00", "2026-11-17T19:59:59-08:00") == date(2026, 11, 17)
 
 
 def test_invalid_json_is_refused_with_where():
