@@ -54,18 +54,24 @@ def cmd_sample(args) -> int:
     import tempfile
 
     from etl.devtools.sample import generate
-    from etl.storage import Storage
+    from etl.devtools.tlsrpt_sample import generate_reports
+    from etl.storage import TLSRPT, Storage
 
     if args.out:
         paths = generate(args.start, args.days, args.out, rows_per_day=args.rows_per_day, seed=args.seed)
-        print(f"wrote {len(paths)} exports to {args.out}")
+        reports = generate_reports(args.start, args.days, args.out / TLSRPT, seed=args.seed)
+        print(f"wrote {len(paths)} exports to {args.out}, {len(reports)} SMTP TLS reports to {args.out / TLSRPT}")
         return 0
     storage = Storage(settings())
     with tempfile.TemporaryDirectory() as folder:
         paths = generate(args.start, args.days, Path(folder), rows_per_day=args.rows_per_day, seed=args.seed)
         for path in paths:
             storage.put_landing(path)
-    print(f"wrote {len(paths)} exports to {storage.landing_location}")
+        reports = generate_reports(args.start, args.days, Path(folder) / TLSRPT, seed=args.seed)
+        for path in reports:
+            storage.put_tlsrpt(path)
+    print(f"wrote {len(paths)} exports to {storage.landing_location}, {len(reports)} SMTP TLS reports to "
+          f"{storage.tlsrpt_landing_location}")
     return 0
 
 
@@ -434,7 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sample = _command(commands, "sample", cmd_sample, "write realistic sample trace exports",
+    sample = _command(commands, "sample", cmd_sample, "write realistic sample trace exports and SMTP TLS reports",
                       f"{PROG} sample --start 2026-11-09 --days 14 --out data/landing")
     sample.add_argument("--start", type=_day, required=True)
     sample.add_argument("--days", type=_positive, default=14)

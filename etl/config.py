@@ -53,6 +53,10 @@ class Settings:
     log_timezone: str = "UTC"
     catalog: str | None = None  # MAILFLOW_CATALOG; None: the SQLite file in MAILFLOW_HOME
     storage: str | None = None  # MAILFLOW_STORAGE, a folder or s3://bucket/prefix; None: MAILFLOW_HOME
+    tlsrpt_failure_pct: float = 5.0
+    tlsrpt_min_sessions: int = 20
+    tlsrpt_top: int = 20
+    own_domains: tuple[str, ...] = ()  # MAILFLOW_OWN_DOMAINS; empty: told from the traces (etl.report.tlsrpt)
 
 
 def settings() -> Settings:
@@ -84,7 +88,28 @@ def settings() -> Settings:
         catalog=os.environ.get("MAILFLOW_CATALOG") or None,
         # where the landing folder, the lake, the reports, the archive and the outbox live
         storage=_location("MAILFLOW_STORAGE", storage) if (storage := os.environ.get("MAILFLOW_STORAGE")) else None,
+        # SMTP TLS reports: a receiving domain needs attention above this share of failed sessions, with
+        # at least this many sessions; the report lists the domains with the most sessions, this many
+        tlsrpt_failure_pct=_float("MAILFLOW_TLSRPT_FAILURE_PCT", 5.0),
+        tlsrpt_min_sessions=int(_float("MAILFLOW_TLSRPT_MIN_SESSIONS", 20)),
+        tlsrpt_top=int(_float("MAILFLOW_TLSRPT_TOP", 20)),
+        # our own mail domains (a report about one of them, or a subdomain, is about mail sent to us)
+        own_domains=own_domains(os.environ.get("MAILFLOW_OWN_DOMAINS") or ""),
     )
+
+
+def own_domains(text: str) -> tuple[str, ...]:
+    """`Contoso.com, fabrikam.example.` -> ("contoso.com", "fabrikam.example"); a name that is not a
+    domain is one error naming it."""
+    domains = []
+    for item in text.replace(";", ",").split(","):
+        domain = item.strip().lower().rstrip(".")
+        if not domain:
+            continue
+        if "." not in domain or any(c.isspace() or c in "@/:" for c in domain):
+            raise ConfigError(f"MAILFLOW_OWN_DOMAINS: {item.strip()!r} is not a domain name")
+        domains.append(domain)
+    return tuple(sorted(set(domains)))
 
 
 def _connectors_file(home: Path) -> Path | None:

@@ -54,12 +54,23 @@ def view_csvs(report: dict) -> dict[str, bytes]:
                                           for d, s in report["snapshot"].items()]),
         "insights.csv": _csv(["connector", "direction", "rule", "status", "since", "share_pct", "previous_share_pct",
                               "threshold_pct", "messages", "messages_total", "previous_messages_total",
-                              "top_remote_domains"],
+                              "top_remote_domains", "policy_domain"],
                              [[connector_label(i["connector"]), i["direction"], i["rule"], i["status"], i["since"],
                                i["share_pct"], i["previous_share_pct"], i["threshold_pct"], i["messages"],
                                i["messages_total"], i["previous_messages_total"],
-                               "; ".join(f"{d['domain']} ({d['messages']})" for d in i["top_remote_domains"])]
+                               "; ".join(f"{d['domain']} ({d['messages']})" for d in i["top_remote_domains"]),
+                               i["policy_domain"]]
                               for i in report["insights"]]),
+        # absent, not empty, when no SMTP TLS report covers the window
+        **({"tlsrpt.csv": _csv(["policy_domain", "direction", "policy_type", "policy_types", "connectors",
+                                "successful_sessions", "failed_sessions", "failure_pct", "previous_failure_pct",
+                                "failures", "reporters"],
+                               [[d["policy_domain"], d["direction"], d["policy_type"], "; ".join(d["policy_types"]),
+                                 "; ".join(d["connectors"]), d["successful_sessions"], d["failed_sessions"],
+                                 d["failure_pct"], d["previous_failure_pct"],
+                                 "; ".join(f"{kind} ({count})" for kind, count in d["failures"].items()),
+                                 "; ".join(d["reporters"])] for d in report["tlsrpt"]])}
+           if report["tlsrpt"] is not None else {}),
     }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TypedDict
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA_FILE = Path(__file__).with_name("report.schema.json")
 
 # TLS bucket -> a count or a share; keys are contract.TLS_BUCKETS
@@ -45,6 +45,10 @@ class ThresholdsDoc(TypedDict):
     tls10_pct: float
     regression_pp: float
     regression_min_messages: int
+    tlsrpt_failure_pct: float
+    tlsrpt_min_sessions: int
+    tlsrpt_top: int
+    own_domains: list[str]  # [] : told from the traces (etl.report.tlsrpt)
 
 
 class PreviousWindow(TypedDict):
@@ -119,6 +123,23 @@ class Insight(TypedDict):
     messages_total: int
     previous_messages_total: int | None
     top_remote_domains: list[RemoteDomain]
+    policy_domain: str | None  # the receiving domain of an SMTP TLS report insight
+
+
+class ReceivingDomain(TypedDict):
+    """What SMTP TLS reports (RFC 8460) say of one policy domain over the window."""
+
+    policy_domain: str
+    direction: str  # inbound: one of our domains
+    policy_type: str  # the type most sessions were reported under: tlsa | sts | no-policy-found
+    policy_types: list[str]
+    connectors: list[str]  # outbound connectors that carried mail to it in the window
+    successful_sessions: int
+    failed_sessions: int
+    failure_pct: float
+    previous_failure_pct: float | None
+    failures: dict[str, int]  # result type -> failed sessions
+    reporters: list[str]
 
 
 class Report(TypedDict):
@@ -137,4 +158,5 @@ class Report(TypedDict):
     trend: Trend
     all_mail_flow: list[DayFlow]
     daily: list[ConnectorDayFlow]
+    tlsrpt: list[ReceivingDomain] | None  # None: no SMTP TLS report covers the window
     insights: list[Insight]

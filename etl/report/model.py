@@ -12,6 +12,7 @@ from etl.contract import REPORTED_DIRECTIONS
 from etl.report.document import SCHEMA_VERSION, ConnectorTls, Insight, Report
 from etl.report.request import ReportRequest
 from etl.report.rules import BY_ID, Group, Key, Rule, Thresholds, WindowFigures, fired, tls_block
+from etl.report.tlsrpt import tlsrpt_section
 from etl.shares import percentage
 
 COUNTING_UNIT = ("Counting unit: one message per recipient (one trace row). Distribution-list expansion rows "
@@ -28,10 +29,11 @@ def build_report(*, start: date, end: date, connector: str | None, direction: st
                  connector_tls: list[dict], snapshot_tls: list[dict], remote_domains: list[dict],
                  previous_days: list[dict] | None = None, history_days: list[dict] | None = None,
                  history: list[dict] | None = None, connectors: tuple[str, ...] = (),
-                 subscription: str | None = None) -> Report:
+                 subscription: str | None = None, **tlsrpt_views: list[dict]) -> Report:
     """The report, in the shape of report.json. Rows come from the sql/report/*.sql views: the window's
     own, and its series of earlier windows (`history`, window 1 being the previous one), from which
-    the comparison, the trend and each insight's status are computed."""
+    the comparison, the trend and each insight's status are computed; `tlsrpt_views`, what SMTP TLS
+    reports say (etl.report.tlsrpt)."""
     missing = [_iso(d["date"]) for d in days if not d["loaded"]]
     present = [d for d in days if d["loaded"]]
     rows_read = sum(d["rows_read"] for d in present)
@@ -58,6 +60,10 @@ def build_report(*, start: date, end: date, connector: str | None, direction: st
     rows = [_connector_row(group, current, previous, trend, thresholds) for group in groups]
 
     insights = _insights(windows, rows, remote_domains, thresholds)
+    tlsrpt, tlsrpt_insights = tlsrpt_section(
+        tlsrpt_views, thresholds, direction=direction, filtered_by_connector=bool(connector or connectors),
+        windows=[(w.start, w.end) for w in windows])
+    insights = sorted(insights + tlsrpt_insights, key=_insight_order)
     all_mail_flow: dict[tuple, int] = {}
     for r in daily:
         key = (_iso(r["date"]), r["direction"])
@@ -78,9 +84,7 @@ def build_report(*, start: date, end: date, connector: str | None, direction: st
         "previous": _previous(previous, previous_days or []),
         "filters": {"connector": connector, "direction": direction, "connectors": list(connectors),
                     "subscription": subscription},
-        "thresholds": {"no_tls_pct": thresholds.no_tls_pct, "tls10_pct": thresholds.tls10_pct,
-                       "regression_pp": thresholds.regression_pp,
-                       "regression_min_messages": thresholds.regression_min_messages},
+        "thresholds": thresholds.to_json(),
         "generated_at": generated_at.isoformat(timespec="seconds"),
         "counting_unit": COUNTING_UNIT,
         "snapshot": snapshot,
@@ -91,6 +95,7 @@ def build_report(*, start: date, end: date, connector: str | None, direction: st
         "all_mail_flow": [{"date": k[0], "direction": k[1], "messages": v} for k, v in sorted(all_mail_flow.items())],
         "daily": [{"date": _iso(r["date"]), "connector": r["connector"], "direction": r["direction"],
                    "messages": r["messages"]} for r in daily],
+        "tlsrpt": tlsrpt,
         "insights": insights,
     }
 
@@ -173,9 +178,12 @@ def _insights(windows: list[WindowFigures], connectors: list[ConnectorTls], remo
         if BY_ID[key[0]].is_state:
             rule, row = BY_ID[key[0]], rows[key[1:]]
             found.append(_insight(key, "resolved", None, row["tls"][rule.bucket], rows, remote_domains, thresholds))
-    found.sort(key=lambda i: (STATUS_ORDER[i["status"]], i["severity"], -i["messages"], i["connector"] or "",
-                              i["direction"], i["rule"]))
     return found
+
+
+def _insight_order(insight: Insight) -> tuple:
+    return (STATUS_ORDER[insight["status"]], insight["severity"], -insight["messages"], insight["connector"] or "",
+            insight["direction"], insight["rule"], insight["policy_domain"] or "")
 
 
 def _insight(key: Key, status: str, since: str | None, messages: int, rows: dict, remote_domains: list[dict],
@@ -204,6 +212,7 @@ def _insight(key: Key, status: str, since: str | None, messages: int, rows: dict
         "messages_total": row["messages"],
         "previous_messages_total": then["messages"] if then else None,
         "top_remote_domains": domains,
+        "policy_domain": None,
     }
 
 
@@ -222,13 +231,16 @@ def _iso(day: date | str) -> str:
 def _headline(insights: list[Insight], missing: list[str], compared: bool) -> str:
     """How many connectors need attention, and (against a previous window with data) what changed."""
     attention = [i for i in insights if i["status"] != "resolved" and i["rule"] != "new_connector"]
-    flagged = len({(i["connector"], i["direction"]) for i in attention})
+    flagged = len({(i["connector"], i["direction"]) for i in attention if i["policy_domain"] is None})
+    domains = len({i["policy_domain"] for i in attention if i["rule"] == "tlsrpt_failures"})
     if flagged == 0:
         text = "no connector needs attention"
     elif flagged == 1:
         text = "1 connector needs attention"
     else:
         text = f"{flagged} connectors need attention"
+    if domains:
+        text += f"; {domains} receiving domain{'s report' if domains > 1 else ' reports'} TLS failures"
     if compared:
         new = sum(1 for i in attention if i["status"] == "new")
         resolved = sum(1 for i in insights if i["status"] == "resolved")

@@ -16,8 +16,11 @@ from etl.load.warehouse import TABLES as AGGREGATES
 from etl.report.request import ReportRequest
 from etl.report.rules import RULES
 from etl.storage import Storage
+from etl.storage.lake import empty
 
 TOP_DOMAINS = 5
+# the SMTP TLS report tables a report reads, beside the trace aggregates
+TLSRPT_READ = ("daily_tlsrpt_policy", "daily_tlsrpt_failure", "tlsrpt_loads")
 # how far back an insight's history (since when it fires) and the trend look: two years
 HISTORY_DAYS = 731
 
@@ -40,7 +43,7 @@ def connect_views(tables: dict) -> duckdb.DuckDBPyConnection:
 
 def snapshot_ids(storage: Storage) -> dict[str, int | None]:
     """The aggregate tables' current snapshots: what a report reads, and records that it read."""
-    return {table: storage.lake.snapshot_id(table) for table in AGGREGATES}
+    return {table: storage.lake.snapshot_id(table) for table in (*AGGREGATES, *TLSRPT_READ)}
 
 
 def series_of(request: ReportRequest, loaded_days: list[date]) -> list[ReportRequest]:
@@ -64,16 +67,22 @@ def open_window(storage: Storage, request: ReportRequest, snapshots: dict[str, i
         loads = lake.read("daily_load", request.end - timedelta(days=HISTORY_DAYS), request.end,
                           snapshot_id=pinned["daily_load"])
         series = series_of(request, loads["date"].to_pylist()) if history else [request]
+
+        def read(table: str, start: date):
+            if pinned.get(table) is None:  # empty when the report was read (or archived): empty now too
+                return empty(table)
+            return lake.read(table, start, request.end, snapshot_id=pinned[table])
+
         # read once into memory (a year of aggregates is small): the views scan them many times;
-        # remote domains only for the report's own window, the one place they are shown
+        # remote domains only for the report's window and the one before, the places they are used
         con = connect_views({
             "daily_load": loads,
-            "daily_connector_tls": lake.read("daily_connector_tls", series[-1].start, request.end,
-                                             snapshot_id=pinned["daily_connector_tls"]),
-            "daily_remote_domain_tls": lake.read("daily_remote_domain_tls", request.start, request.end,
-                                                 snapshot_id=pinned["daily_remote_domain_tls"]),
+            "daily_connector_tls": read("daily_connector_tls", series[-1].start),
+            "daily_remote_domain_tls": read("daily_remote_domain_tls", request.earlier().start),
+            **{table: read(table, min(series[-1].start, request.earlier().start)) for table in TLSRPT_READ},
         })
-        mixed = [row["date"] for row in _rows(con, "report_mixed_days")]
+        mixed = sorted({row["date"] for view in ("report_mixed_days", "report_tlsrpt_mixed_days")
+                        for row in _rows(con, view)})
         if not mixed:
             return con, pinned, series
         con.close()
@@ -110,6 +119,7 @@ def query_views(storage: Storage, request: ReportRequest, snapshots: dict[str, i
             "history": _rows(con, "report_history", {
                 **windows, "connector": request.connector, "direction": request.direction,
                 "directions": list(REPORTED_DIRECTIONS), "connectors": list(request.connectors)}),
+            **_tlsrpt_views(con, request, previous, windows, filters),
         }
     finally:
         con.close()
@@ -119,6 +129,25 @@ def query_views(storage: Storage, request: ReportRequest, snapshots: dict[str, i
                 if isinstance(value, date):
                     row[key] = value.isoformat()
     return {"request": request.to_json(), "snapshots": snapshots, "views": views}
+
+
+def _tlsrpt_views(con, request: ReportRequest, previous: ReportRequest, windows: dict, filters: dict) -> dict:
+    """What SMTP TLS reports say of the window (and the windows before it), and what the traces say of
+    the domains they speak of: under the report's filters (the connectors linked), and without them
+    (whether we sent mail to a domain at all, which tells its direction when our domains are not set)."""
+    window = {"start": request.start, "end": request.end}
+    both = {**window, "previous_start": previous.start, "previous_end": previous.end,
+            "directions": list(REPORTED_DIRECTIONS)}
+    return {
+        "tlsrpt_domains": _rows(con, "report_tlsrpt_domains", window),
+        "tlsrpt_failures": _rows(con, "report_tlsrpt_failures", window),
+        "tlsrpt_days": _rows(con, "report_tlsrpt_days", windows),
+        "tlsrpt_history": _rows(con, "report_tlsrpt_history", windows),
+        "tlsrpt_traces": _rows(con, "report_tlsrpt_traces", {
+            **both, **{k: filters[k] for k in ("connector", "direction", "connectors")}}),
+        "tlsrpt_sent": _rows(con, "report_tlsrpt_traces", {
+            **both, "connector": None, "direction": None, "connectors": []}),
+    }
 
 
 def completeness(storage: Storage, request: ReportRequest) -> dict:

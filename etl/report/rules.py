@@ -45,7 +45,10 @@ TLS10 = Rule("tls10", "TLS 1.0 is above {threshold:g}%", 2, "TLS1.0")
 REGRESSION = Rule("regression", "Encrypted share fell by more than {threshold:g} points", 1)
 SILENT_CONNECTOR = Rule("silent_connector", "Connector went silent", 2)
 NEW_CONNECTOR = Rule("new_connector", "New connector", 3)
-RULES = (NO_TLS, TLS10, REGRESSION, SILENT_CONNECTOR, NEW_CONNECTOR)
+# SMTP TLS reports (etl.report.tlsrpt): judged per receiving domain, not per connector
+TLSRPT_FAILURES = Rule("tlsrpt_failures", "Receiving domain reports TLS failures for over {threshold:g}% of sessions", 1)
+TLS_MISMATCH = Rule("tls_mismatch", "Traces show TLS to a domain that reports STARTTLS or certificate failures", 2)
+RULES = (NO_TLS, TLS10, REGRESSION, SILENT_CONNECTOR, NEW_CONNECTOR, TLSRPT_FAILURES, TLS_MISMATCH)
 BY_ID = {rule.rule_id: rule for rule in RULES}
 
 
@@ -55,10 +58,22 @@ class Thresholds:
     tls10_pct: float = 50.0
     regression_pp: float = 10.0  # percentage points the encrypted share may fall before it is a regression
     regression_min_messages: int = 100  # in both windows: a drop on a handful of messages is noise
+    tlsrpt_failure_pct: float = 5.0  # SMTP TLS reports: failed sessions of a receiving domain
+    tlsrpt_min_sessions: int = 20
+    tlsrpt_top: int = 20  # receiving domains listed, by sessions
+    own_domains: tuple[str, ...] = ()  # configured; empty: told from the traces
+
+    def __post_init__(self):  # read back from report.json, own_domains is a list
+        object.__setattr__(self, "own_domains", tuple(self.own_domains))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Thresholds:
-        return cls(settings.no_tls_pct, settings.tls10_pct, settings.regression_pp, settings.regression_min_messages)
+        return cls(settings.no_tls_pct, settings.tls10_pct, settings.regression_pp, settings.regression_min_messages,
+                   settings.tlsrpt_failure_pct, settings.tlsrpt_min_sessions, settings.tlsrpt_top,
+                   settings.own_domains)
+
+    def to_json(self) -> dict:
+        return {**vars(self), "own_domains": list(self.own_domains)}
 
     def for_rule(self, rule: Rule) -> float | None:
         return {"no_tls": self.no_tls_pct, "tls10": self.tls10_pct, "regression": self.regression_pp}.get(rule.rule_id)

@@ -16,6 +16,8 @@ from etl.report.view_changes import (
     trend_strip,
 )
 from etl.report.view_email import email_flow, window_days
+from etl.report.tlsrpt import shown_domains
+from etl.report.view_tlsrpt import failure_types
 
 TLS_COLOURS = {
     "TLS1.3": "#1b7f3b",
@@ -111,4 +113,7 @@ def view(report: dict) -> dict:
         "tls_legend": [{"label": TLS_LABELS[b], "colour": TLS_COLOURS[b]} for b in TLS_BUCKETS],
         "tls_labels": TLS_LABELS,
         "tls_colours": TLS_COLOURS,
+        "failure_types": failure_types,
+        "tlsrpt": shown_domains(report),
+        "tlsrpt_not_shown": len(report["tlsrpt"] or []) - len(shown_domains(report)),
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 from etl.report.request import ReportRequest
+from etl.report.view_tlsrpt import tlsrpt_detail
 from etl.shares import format_pct, format_points
 
 
@@ -36,6 +37,8 @@ def insight_detail(insight: dict, report: dict) -> str:
     now, before = insight["share_pct"], insight["previous_share_pct"]
     total, before_total = insight["messages_total"], insight["previous_messages_total"]
     was = f"; {format_pct(before)} in {then}" if before is not None else ""
+    if insight["policy_domain"] is not None:
+        return tlsrpt_detail(insight, report, then)
     if insight["rule"] == "silent_connector":
         return f"No mail in this window; {before_total:,} messages in {then}."
     if insight["rule"] == "new_connector":

@@ -61,6 +61,9 @@ def email_selection(report: dict, v: dict, insight_limit: int | None, row_limit:
                                               report["connectors"][n]["direction"]) not in about,
                                              -report["connectors"][n]["messages"]))
         rows = sorted(ranked[:row_limit])
+    domains = v["tlsrpt"]
+    shown = domains[:row_limit] if row_limit is not None else domains
     return {"insights": insights, "more_insights": len(v["insights"]) - len(insights),
             "rows": [{**v["connectors"][n], "strip": v["strips"][n]} for n in rows],
-            "more_rows": len(report["connectors"]) - len(rows)}
+            "more_rows": len(report["connectors"]) - len(rows),
+            "tlsrpt": shown, "more_tlsrpt": len(report["tlsrpt"] or []) - len(shown)}
