@@ -47,7 +47,8 @@ def harness(env, *args, check=True):
 def test_dagbag_imports_without_errors(airflow_env):
     result, _ = harness(airflow_env, "dagbag")
     assert result["import_errors"] == {}
-    assert {"mailflow_daily", "mailflow_weekly_report", "mailflow_monthly_report"} <= set(result["dag_ids"])
+    assert {"mailflow_daily", "mailflow_weekly_report", "mailflow_monthly_report", "mailflow_tlsrpt"} <= set(
+        result["dag_ids"])
 
 
 
@@ -88,6 +89,21 @@ def test_a_missing_export_fails_naming_folder_and_date(airflow_env, tmp_path):
     assert result["state"] == "failed"
     assert result["tasks"]["wait_for_export"] == "failed"
     assert f"no export for 2026-11-10 in {home / 'landing'}" in done.stdout + done.stderr
+
+
+def test_mailflow_tlsrpt_loads_what_landed_and_a_rerun_changes_nothing(airflow_env, tmp_path):
+    from etl.devtools.tlsrpt_sample import generate_reports
+
+    home = tmp_path / "mailflow"
+    generate_reports(date(2026, 11, 16), 2, home / "landing" / "tlsrpt")
+    env = {**airflow_env, "MAILFLOW_HOME": str(home)}
+    result, _ = harness(env, "test", "mailflow_tlsrpt", "2026-11-18T04:30:00+00:00")
+    assert result["state"] == "success", result
+    lake = storage_at(home).lake
+    assert lake.days("tlsrpt_loads") == [date(2026, 11, 16), date(2026, 11, 17)]
+    loaded = lake.snapshot_id("tlsrpt_loads")
+    result, _ = harness(env, "test", "mailflow_tlsrpt", "2026-11-19T04:30:00+00:00")
+    assert result["state"] == "success" and lake.snapshot_id("tlsrpt_loads") == loaded
 
 
 def load_sample_day(env, home):

@@ -127,7 +127,7 @@ def generate_reports(start: date, days: int, out: Path, seed: int = 42) -> list[
     written = []
     for i in range(days):
         day = start + timedelta(days=i)
-        rng = random.Random(f"{seed}-tlsrpt-{day}")
+        rng = random.Random(f"{seed}-tlsrpt-{day}")  # noqa: S311 - sample data, reproducible by design
         for name, data in reports_for_day(day, rng).items():
             (out / name).write_bytes(data)
             written.append(out / name)

@@ -68,18 +68,15 @@ def open_window(storage: Storage, request: ReportRequest, snapshots: dict[str, i
                           snapshot_id=pinned["daily_load"])
         series = series_of(request, loads["date"].to_pylist()) if history else [request]
 
-        def read(table: str, start: date):
-            if pinned.get(table) is None:  # empty when the report was read (or archived): empty now too
-                return empty(table)
-            return lake.read(table, start, request.end, snapshot_id=pinned[table])
-
         # read once into memory (a year of aggregates is small): the views scan them many times;
         # remote domains only for the report's window and the one before, the places they are used
         con = connect_views({
             "daily_load": loads,
-            "daily_connector_tls": read("daily_connector_tls", series[-1].start),
-            "daily_remote_domain_tls": read("daily_remote_domain_tls", request.earlier().start),
-            **{table: read(table, min(series[-1].start, request.earlier().start)) for table in TLSRPT_READ},
+            "daily_connector_tls": _pinned(lake, "daily_connector_tls", series[-1].start, request.end, pinned),
+            "daily_remote_domain_tls": _pinned(lake, "daily_remote_domain_tls", request.earlier().start, request.end,
+                                               pinned),
+            **{table: _pinned(lake, table, min(series[-1].start, request.earlier().start), request.end, pinned)
+               for table in TLSRPT_READ},
         })
         mixed = sorted({row["date"] for view in ("report_mixed_days", "report_tlsrpt_mixed_days")
                         for row in _rows(con, view)})
@@ -92,6 +89,14 @@ def open_window(storage: Storage, request: ReportRequest, snapshots: dict[str, i
     days = ", ".join(day.isoformat() for day in mixed)
     raise ReportError(f"the aggregates of {days} are not all from one load (a rebuild is running or was cut "
                       f"short); run `mailflow backfill --from {mixed[0]} --to {mixed[-1]}`")
+
+
+def _pinned(lake, table: str, start: date, end: date, pinned: dict[str, int | None]):
+    """A table's rows of [start, end] as of its pinned snapshot; empty when it was empty (or did not
+    exist) when pinned, whatever it holds now."""
+    if pinned.get(table) is None:
+        return empty(table)
+    return lake.read(table, start, end, snapshot_id=pinned[table])
 
 
 def query_views(storage: Storage, request: ReportRequest, snapshots: dict[str, int | None] | None = None) -> dict:

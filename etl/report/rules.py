@@ -46,7 +46,8 @@ REGRESSION = Rule("regression", "Encrypted share fell by more than {threshold:g}
 SILENT_CONNECTOR = Rule("silent_connector", "Connector went silent", 2)
 NEW_CONNECTOR = Rule("new_connector", "New connector", 3)
 # SMTP TLS reports (etl.report.tlsrpt): judged per receiving domain, not per connector
-TLSRPT_FAILURES = Rule("tlsrpt_failures", "Receiving domain reports TLS failures for over {threshold:g}% of sessions", 1)
+TLSRPT_FAILURES = Rule("tlsrpt_failures", "Receiving domain reports TLS failures for over {threshold:g}% of sessions",
+                       1)
 TLS_MISMATCH = Rule("tls_mismatch", "Traces show TLS to a domain that reports STARTTLS or certificate failures", 2)
 RULES = (NO_TLS, TLS10, REGRESSION, SILENT_CONNECTOR, NEW_CONNECTOR, TLSRPT_FAILURES, TLS_MISMATCH)
 BY_ID = {rule.rule_id: rule for rule in RULES}

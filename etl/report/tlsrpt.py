@@ -61,7 +61,7 @@ def tlsrpt_section(views: dict, thresholds: Thresholds, *, direction: str | None
     rows = []
     for domain, found in merged.items():
         domain_direction = direction_of(domain, thresholds.own_domains, sent_to)
-        connectors = sorted((c for c in traces.get(domain, {}) if c is not None)) if domain_direction == "outbound" \
+        connectors = sorted(c for c in traces.get(domain, {}) if c is not None) if domain_direction == "outbound" \
             else []
         if direction and domain_direction != direction:
             continue

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from etl.contract import TLS_BUCKETS
 from etl.report.names import text_name
+from etl.report.tlsrpt import shown_domains
 from etl.report.view_changes import (
     NO_DATA,
     STRIP_BANDS,
@@ -16,7 +17,6 @@ from etl.report.view_changes import (
     trend_strip,
 )
 from etl.report.view_email import email_flow, window_days
-from etl.report.tlsrpt import shown_domains
 from etl.report.view_tlsrpt import failure_types
 
 TLS_COLOURS = {

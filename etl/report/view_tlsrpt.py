@@ -27,7 +27,8 @@ def tlsrpt_detail(insight: dict, report: dict, then: str) -> str:
     if insight["status"] == "resolved":
         if not insight["messages_total"]:
             return f"No session reported in this window; {format_pct(before)} failed in {then}."
-        return f"Now {format_pct(now)} of {insight['messages_total']:,} sessions failed; it was {format_pct(before)} in {then}."
+        return (f"Now {format_pct(now)} of {insight['messages_total']:,} sessions failed; it was {format_pct(before)} "
+                f"in {then}.")
     was = f"; {format_pct(before)} in {then}" if before is not None else ""
     reporters = ", ".join(text_name(name) for name in row["reporters"])
     return (f"{insight['messages']:,} of {insight['messages_total']:,} sessions to {domain} failed "

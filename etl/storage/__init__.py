@@ -219,8 +219,10 @@ class Storage:
         there is never replaced: the new one lands beside it, named after its own SHA-256."""
         base = f"{self.landing_base}/{TLSRPT}"
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        # a maildir folder is often hidden (~/Maildir/.TLS-reports): loads skip hidden names, so it lands unhidden
+        top = path.name.lstrip(".") or "reports"
         for file in files:
-            relative = file.relative_to(path.parent).as_posix()
+            relative = f"{top}/{file.relative_to(path).as_posix()}" if path.is_dir() else top
             data = file.read_bytes()
             target = f"{base}/{relative}"
             existing = None
@@ -240,7 +242,7 @@ class Storage:
                         sink.write(data)
             except OSError as exc:
                 raise describe_failure(f"{self.tlsrpt_landing_location}/{relative}", exc) from None
-        return f"{self.tlsrpt_landing_location}/{path.name}"
+        return f"{self.tlsrpt_landing_location}/{top}"
 
     def fetch_tlsrpt(self, into: Path) -> Path | None:
         """The TLS reports' landing folder as a local folder (None when there is none): the folder

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 import duckdb
 
 from etl.contract import normalize_tls
 from etl.devtools.sample import FLOWS, generate
+from etl.devtools.tlsrpt_sample import generate_reports
+from etl.load.tlsrpt_ingest import ingest_tlsrpt
 
 
 def test_same_seed_gives_byte_identical_files(tmp_path):
@@ -59,13 +62,36 @@ def test_the_second_sample_week_has_something_new_persisting_resolved_and_a_regr
     from tests.conftest import compute
 
     generate(date(2026, 11, 9), 14, Storage(cfg).landing, rows_per_day=1000)
+    generate_reports(date(2026, 11, 9), 14, Storage(cfg).landing / "tlsrpt")
     backfill(cfg, date(2026, 11, 9), date(2026, 11, 22))
+    loaded = ingest_tlsrpt(cfg)
+    assert (loaded.reports_read, loaded.reports_loaded, loaded.duplicates, loaded.reports_quarantined) == (71, 70, 1, 0)
+    cfg = dataclasses.replace(cfg, own_domains=("contoso.co.uk", "contoso.com"))
     report = compute(cfg, date(2026, 11, 16), date(2026, 11, 22), generated_at=datetime(2026, 11, 23, tzinfo=UTC))
-    found = {(i["status"], i["rule"], i["connector"]) for i in report["insights"]}
+    found = {(i["status"], i["rule"], i["connector"], i["policy_domain"]) for i in report["insights"]}
     assert found == {
-        ("new", "regression", "Outbound via Secure Gateway"),
-        ("new", "no_tls", "Outbound via Secure Gateway"),
-        ("persisting", "no_tls", "Partner Northwind Legacy"),
-        ("resolved", "tls10", "Inbound from On-Premises Relay"),
+        ("new", "regression", "Outbound via Secure Gateway", None),
+        ("new", "no_tls", "Outbound via Secure Gateway", None),
+        ("persisting", "no_tls", "Partner Northwind Legacy", None),
+        ("resolved", "tls10", "Inbound from On-Premises Relay", None),
+        # the gateway's partner's certificate expired in the second week; Northwind never offered STARTTLS
+        ("new", "tlsrpt_failures", "Outbound via Secure Gateway", "adatum.com"),
+        ("new", "tls_mismatch", "Outbound via Secure Gateway", "adatum.com"),
+        ("persisting", "tlsrpt_failures", "Partner Northwind Legacy", "northwindtraders.com"),
+        ("persisting", "tls_mismatch", "Partner Northwind Legacy", "northwindtraders.com"),
     }
-    assert report["previous"]["start"] == "2026-11-09" and report["headline"].endswith("2 new findings, 1 resolved")
+    assert [(d["policy_domain"], d["direction"]) for d in report["tlsrpt"]] == [
+        ("contoso.com", "inbound"), ("fabrikam.com", "outbound"), ("northwindtraders.com", "outbound"),
+        ("adatum.com", "outbound")]
+    assert report["previous"]["start"] == "2026-11-09"
+    assert report["headline"] == ("2 connectors need attention; 2 receiving domains report TLS failures; "
+                                  "4 new findings, 1 resolved")
+
+
+def test_sample_tls_reports_are_deterministic_and_in_every_style(tmp_path):
+    a = generate_reports(date(2026, 11, 9), 2, tmp_path / "a")
+    b = generate_reports(date(2026, 11, 9), 2, tmp_path / "b")
+    assert [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
+    names = [p.name for p in a]
+    assert "google.com!contoso.com!1794182400!1794268799!001.json.gz" in names
+    assert {p.suffix for p in a} == {".gz", ".eml", ".zip", ".json"}

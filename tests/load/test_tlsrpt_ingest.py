@@ -142,6 +142,15 @@ def test_a_load_again_replaces_only_the_days_whose_reports_changed(cfg, tmp_path
     assert sum(r["successful_sessions"] for r in rows(cfg, "daily_tlsrpt_policy", DAY)) == 140
 
 
+def test_a_hidden_maildir_folder_given_lands_and_loads(cfg, tmp_path):
+    maildir = mailbox.Maildir(tmp_path / ".TLS-reports", create=True)
+    maildir.add(mail_with(GOOGLE))
+    result = ingest_tlsrpt(cfg, [tmp_path / ".TLS-reports"])
+    assert (result.reports_read, result.reports_loaded) == (1, 1)
+    assert [p.name for p in (landing(cfg) / "TLS-reports" / "new").iterdir()] == \
+        [p.name for p in (tmp_path / ".TLS-reports" / "new").iterdir()]
+
+
 def test_mailboxes_and_files_without_a_date_are_read_and_filed(cfg):
     folder = landing(cfg)
     maildir = mailbox.Maildir(folder / "Maildir", create=True)
