@@ -93,7 +93,8 @@ def test_every_command_has_help_with_an_example(tmp_path):
 
     commands = build_parser()._subparsers._group_actions[0].choices
     for name in commands:
-        args = {"archive": ["archive", "list"], "lake": ["lake", "expire"]}.get(name, [name])
+        args = {"archive": ["archive", "list"], "lake": ["lake", "expire"], "tlsrpt": ["tlsrpt", "ingest"]}.get(
+            name, [name])
         done = subprocess.run([sys.executable, "-m", "etl", *args, "--help"], capture_output=True, text=True,
                               timeout=60)
         assert done.returncode == 0 and "example:\n  mailflow " in done.stdout, name

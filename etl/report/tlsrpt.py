@@ -17,7 +17,7 @@ from decimal import Decimal
 from etl.report.rules import TLS_MISMATCH, TLSRPT_FAILURES, Thresholds
 from etl.shares import percentage
 
-ENCRYPTED_OR_NOT = ("TLS1.3", "TLS1.2", "TLS1.1", "TLS1.0")  # the trace buckets that mean TLS was used
+OVER_TLS = ("TLS1.3", "TLS1.2", "TLS1.1", "TLS1.0")  # the trace buckets of mail sent over TLS, of any version
 # result types that say STARTTLS or the certificate failed (RFC 8460 section 4.3), as opposed to
 # policy fetch or DANE record problems
 STARTTLS_OR_CERTIFICATE = ("starttls-not-supported", "certificate-host-mismatch", "certificate-expired",
@@ -163,10 +163,8 @@ def _mismatch_insights(rows: list[dict], traces: dict, views: dict, history: dic
     STARTTLS or certificate failures in the same window. New, or persisting when in the window before
     too it sent over TLS to the domain and the domain reported failures (this rule looks back one
     window: the traces by domain are read no further)."""
-    before: dict[tuple[str, str], int] = {}
-    for r in views.get("tlsrpt_traces") or []:
-        if r["window_index"] == 1 and r["tls_version"] in ENCRYPTED_OR_NOT and r["connector"] is not None:
-            before[(r["connector"], r["remote_domain"])] = 1
+    sent_over_tls_before = {(r["connector"], r["remote_domain"]) for r in views.get("tlsrpt_traces") or []
+                            if r["window_index"] == 1 and r["tls_version"] in OVER_TLS}
     found = []
     for row in rows:
         failed = {kind: n for kind, n in row["failures"].items() if kind in STARTTLS_OR_CERTIFICATE}
@@ -174,12 +172,13 @@ def _mismatch_insights(rows: list[dict], traces: dict, views: dict, history: dic
             continue
         for connector in row["connectors"]:
             counts = traces[row["policy_domain"]][connector]
-            over_tls = sum(n for bucket, n in counts.items() if bucket in ENCRYPTED_OR_NOT)
+            over_tls = sum(n for bucket, n in counts.items() if bucket in OVER_TLS)
             if not over_tls:
                 continue
             total = sum(counts.values())
             failed_before = history.get(1, {}).get(row["policy_domain"], (0, 0))[1] > 0
-            persisting = (connector, row["policy_domain"]) in before and failed_before and len(windows) > 1
+            persisting = len(windows) > 1 and failed_before and \
+                (connector, row["policy_domain"]) in sent_over_tls_before
             found.append({
                 "connector": connector, "direction": "outbound", "rule": TLS_MISMATCH.rule_id,
                 "title": TLS_MISMATCH.title, "severity": TLS_MISMATCH.severity,

@@ -45,9 +45,11 @@ def test_every_revision_is_reproduced_from_its_own_snapshots(archived):
 def test_a_revision_of_another_report_schema_is_not_reproduced_as_if_it_differed(archived, monkeypatch):
     import etl.pipeline
 
-    monkeypatch.setattr(etl.pipeline, "SCHEMA_VERSION", etl.pipeline.SCHEMA_VERSION + 1)
-    with pytest.raises(ArchiveError, match=r"2026-W47 r1 was written as report schema 2 by mailflow .*; this code "
-                                           r"writes schema 3: reproduce it with the code version it names"):
+    written = etl.pipeline.SCHEMA_VERSION
+    monkeypatch.setattr(etl.pipeline, "SCHEMA_VERSION", written + 1)
+    with pytest.raises(ArchiveError, match=rf"2026-W47 r1 was written as report schema {written} by mailflow .*; this "
+                                           rf"code writes schema {written + 1}: reproduce it with the code version it "
+                                           r"names"):
         reproduce_report(archived, "2026-W47", 1)
 
 
