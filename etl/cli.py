@@ -252,7 +252,13 @@ def cmd_archive_verify(args) -> int:
     from etl.delivery.archive import Archive
     from etl.storage import Storage
 
-    problems = Archive(Storage(settings())).verify(args.report_id)
+    archive = Archive(Storage(settings()))
+    problems = archive.verify(args.report_id)
+    if args.witness:
+        witness_problems, witnessed = archive.verify_witnesses(args.witness)
+        problems += witness_problems
+        print(f"witnesses: {len(witnessed)} saved email{'s' if len(witnessed) != 1 else ''} agree with the index",
+              file=sys.stderr)
     for problem in problems:
         print(problem)
     if problems:
@@ -513,8 +519,12 @@ def build_parser() -> argparse.ArgumentParser:
     archive_show.add_argument("report_id", help="e.g. 2026-W47, or adhoc/2026-11-10_2026-11-12")
     archive_show.add_argument("--rev", type=_positive, help="revision number (default: the latest)")
     archive_verify = _command(archive_commands, "verify", cmd_archive_verify,
-                              "re-hash every file and the index chain", f"{PROG} archive verify")
+                              "re-hash every file and the index chain; check saved emails as witnesses",
+                              f"{PROG} archive verify --witness ~/mail/mailflow-2026-Q3.eml")
     archive_verify.add_argument("report_id", nargs="?", help="only this report (the chain is always checked)")
+    archive_verify.add_argument("--witness", nargs="+", type=Path, metavar="EML",
+                                help="saved report emails (.eml files or folders of them): each one's chain head "
+                                     "must still be in the index, or its history was rewritten")
     archive_reproduce = _command(archive_commands, "reproduce", cmd_archive_reproduce,
                                  "recompute a revision from the lake snapshots it was read from and compare",
                                  f"{PROG} archive reproduce 2026-W47 --rev 1")

@@ -21,12 +21,14 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from etl.delivery.witness import HEADER, ChainHead, read_witnesses, with_witness
 from etl.errors import ArchiveError
 from etl.storage import Storage
 from etl.storage.archive_files import MANIFEST
 
 GENESIS = "0" * 64
 RECEIPT = "receipt.json"
+MESSAGE = "message.eml"
 REPAIR = "mailflow archive repair"
 
 log = logging.getLogger(__name__)
@@ -52,14 +54,14 @@ class Archive:
             previous = self.revisions(rid)
             number = len(previous) + 1
             location = self.store.revision_location(rid, number)
-            listed = {name: {"sha256": _sha256(data), "bytes": len(data)}
+            listed = {name: {"sha256": sha256_hex(data), "bytes": len(data)}
                       for name, data in sorted(files.items())}
             full = {**manifest, "report_id": rid, "revision": number, "files": listed,
                     "supersedes": previous[-1].number if previous else None, "reason": reason}
             manifest_bytes = (json.dumps(full, indent=2, sort_keys=True) + "\n").encode("utf-8")
             self.store.create_revision(location, {**files, MANIFEST: manifest_bytes})
             self._append({"event": "archived", "report_id": rid, "revision": number, "path": location,
-                          "manifest_sha256": _sha256(manifest_bytes),
+                          "manifest_sha256": sha256_hex(manifest_bytes),
                           "supersedes": full["supersedes"], "reason": reason,
                           "created_at": manifest["generated_at"]})
         return self._revision(rid, number, location)
@@ -73,15 +75,15 @@ class Archive:
             data = (json.dumps(receipt, indent=2, sort_keys=True) + "\n").encode("utf-8")
             self.store.add_file(revision.location, RECEIPT, data)
             self._append({"event": "sent", "report_id": revision.report_id, "revision": revision.number,
-                          "receipt_sha256": _sha256(data), "message_id": receipt["message_id"],
+                          "receipt_sha256": sha256_hex(data), "message_id": receipt["message_id"],
                           "created_at": receipt["sent_at"]})
 
     def _append(self, entry: dict) -> None:
         lines = self.store.index_lines()
-        previous = _sha256(lines[-1]) if lines else GENESIS
+        previous = sha256_hex(lines[-1]) if lines else GENESIS
         line = json.dumps({**entry, "prev_sha256": previous}, sort_keys=True, separators=(",", ":")).encode("utf-8")
         self.store.append_index(line)
-        self.store.write_head({"lines": len(lines) + 1, "last_sha256": _sha256(line)})
+        self.store.write_head({"lines": len(lines) + 1, "last_sha256": sha256_hex(line)})
 
     # -- repairing -------------------------------------------------------------------------
     def repair(self) -> list[str]:
@@ -107,7 +109,7 @@ class Archive:
             # an append cut short: every whole line still agrees with the anchor, the torn one never counted
             lines = self.store.index_lines()[:-1]
             head = self.store.read_head()
-            if head is None or head == {"lines": len(lines), "last_sha256": _sha256(lines[-1]) if lines else None}:
+            if head is None or head == {"lines": len(lines), "last_sha256": sha256_hex(lines[-1]) if lines else None}:
                 self.store.truncate_index(complete)
                 done.append("removed a torn last index line (an append cut short by a crash)")
         if _chain_problems(self.store.index_lines()):
@@ -123,7 +125,7 @@ class Archive:
                 continue
             manifest_bytes = self.store.read(location, MANIFEST)
             entry = {"event": "archived", "report_id": manifest["report_id"], "revision": manifest["revision"],
-                     "path": location, "manifest_sha256": _sha256(manifest_bytes),
+                     "path": location, "manifest_sha256": sha256_hex(manifest_bytes),
                      "supersedes": manifest["supersedes"], "reason": manifest["reason"],
                      "created_at": manifest["generated_at"], "repaired": True}
             self._append(entry)
@@ -137,15 +139,15 @@ class Archive:
                 continue
             facts = json.loads(receipt)
             self._append({"event": "sent", "report_id": entry["report_id"], "revision": entry["revision"],
-                          "receipt_sha256": _sha256(receipt), "message_id": facts["message_id"],
+                          "receipt_sha256": sha256_hex(receipt), "message_id": facts["message_id"],
                           "created_at": facts["sent_at"], "repaired": True})
             done.append(f"recorded the send of {entry['report_id']} r{entry['revision']} from its receipt")
         lines = self.store.index_lines()
         head = self.store.read_head()
-        if lines and head != {"lines": len(lines), "last_sha256": _sha256(lines[-1])}:
+        if lines and head != {"lines": len(lines), "last_sha256": sha256_hex(lines[-1])}:
             grown = head is not None and head["lines"] < len(lines)
-            if head is None or (grown and _sha256(lines[head["lines"] - 1]) == head["last_sha256"]):
-                self.store.write_head({"lines": len(lines), "last_sha256": _sha256(lines[-1])})
+            if head is None or (grown and sha256_hex(lines[head["lines"] - 1]) == head["last_sha256"]):
+                self.store.write_head({"lines": len(lines), "last_sha256": sha256_hex(lines[-1])})
                 done.append(f"anchored the index's end at line {len(lines)}")
         return done
 
@@ -164,6 +166,11 @@ class Archive:
         return manifest
 
     # -- reading ---------------------------------------------------------------------------
+    def chain_head(self) -> ChainHead:
+        """The index's line count and the SHA-256 of its last line: what a mailed report witnesses."""
+        lines = self.store.index_lines()
+        return ChainHead(len(lines), sha256_hex(lines[-1]) if lines else GENESIS)
+
     def entries(self) -> list[dict]:
         entries = []
         for number, line in enumerate(self.store.index_lines(), start=1):
@@ -242,13 +249,32 @@ class Archive:
                     problems.append(f"{location}: a folder that no index line and no intact manifest describes")
         return problems
 
+    def verify_witnesses(self, paths: list[Path]) -> tuple[list[str], list[str]]:
+        """(problems, files checked): each saved email's chain head must still be a line of the index
+        with the same SHA-256; the first witness a rewritten history contradicts is named."""
+        lines = self.store.index_lines()
+        problems, checked = [], []
+        for file, head in read_witnesses(paths):
+            if head is None:
+                problems.append(f"{file}: no {HEADER} header (not a mailed report, or sent before witnesses)")
+            elif head.line > len(lines):
+                problems.append(f"{file}: witnesses index line {head.line}, but the index has {len(lines)} lines: "
+                                "lines were removed")
+            elif sha256_hex(lines[head.line - 1]) != head.sha256:
+                problems.append(f"{file}: witnesses index line {head.line} with SHA-256 {head.sha256[:16]}..., "
+                                f"which now hashes to {sha256_hex(lines[head.line - 1])[:16]}...: the archive's "
+                                f"history up to line {head.line} was rewritten")
+            else:
+                checked.append(file)
+        return problems, checked
+
     def _head_problems(self, lines: list[bytes]) -> list[str]:
         head = self.store.read_head()
         if not lines:
             return []
         if head is None:
             return [f"index.head missing: nothing anchors the index's end; `{REPAIR}` anchors it as it is now"]
-        if head == {"lines": len(lines), "last_sha256": _sha256(lines[-1])}:
+        if head == {"lines": len(lines), "last_sha256": sha256_hex(lines[-1])}:
             return []
         return [f"index end: {len(lines)} lines, but index.head records {head['lines']} ending in "
                 f"{head['last_sha256'][:12]}: a line at the end was changed, removed or added (only a crash "
@@ -261,7 +287,7 @@ class Archive:
         if manifest_bytes is None:
             return [f"{where}: {MANIFEST} missing"]
         problems = []
-        if _sha256(manifest_bytes) != entry["manifest_sha256"]:
+        if sha256_hex(manifest_bytes) != entry["manifest_sha256"]:
             problems.append(f"{where}: {MANIFEST} changed (index line {line})")
         try:
             manifest = json.loads(manifest_bytes)
@@ -281,13 +307,27 @@ class Archive:
                 problems.append(f"{where}: {RECEIPT} missing (index line {sent[0]} records a send)")
             elif digest != sent[1]["receipt_sha256"]:
                 problems.append(f"{where}: {RECEIPT} changed")
+            else:
+                problems += self._sent_problems(where, location)
         for name in self.store.file_names(location):
             if name not in expected:
                 problems.append(f"{where}: unexpected file {name}")
         return problems
 
 
-def _sha256(data: bytes) -> str:
+    def _sent_problems(self, where: str, location: str) -> list[str]:
+        """The bytes a receipt says were mailed are the archived message with its witness added."""
+        receipt = json.loads(self.store.read(location, RECEIPT))
+        head = ChainHead(**receipt["witness"]) if receipt.get("witness") else None
+        message = self.store.read(location, MESSAGE)
+        if head is None or message is None:
+            return []
+        if sha256_hex(with_witness(message, head)) != receipt.get("sent_sha256"):
+            return [f"{where}: the message its receipt says was mailed is not the archived {MESSAGE} with its witness"]
+        return []
+
+
+def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
@@ -303,5 +343,5 @@ def _chain_problems(lines: list[bytes]) -> list[str]:
             if not isinstance(entry, dict) or entry.get("prev_sha256") != previous:
                 problems.append(f"index line {number}: broken chain (the line before it was changed, "
                                 "removed or inserted)")
-        previous = _sha256(raw)
+        previous = sha256_hex(raw)
     return problems

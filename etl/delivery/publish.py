@@ -12,14 +12,13 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from etl.delivery.archive import Archive, Revision
+from etl.delivery.archive import MESSAGE, Archive, Revision, sha256_hex
 from etl.delivery.mail import SmtpSettings, build_message, deliver
+from etl.delivery.witness import with_witness
 from etl.report.document import Report
 from etl.report.request import ReportRequest
 from etl.storage import Storage
 from etl.version import code_version
-
-MESSAGE = "message.eml"
 
 
 def archive_report(storage: Storage, request: ReportRequest, report: Report, outputs: dict[str, bytes],
@@ -83,7 +82,9 @@ def send_revision(storage: Storage, rid: str, number: int | None, smtp: SmtpSett
         receipt = archive.receipt(earlier)
         if receipt is not None and archive.manifest(earlier).get("content_sha256") == manifest["content_sha256"]:
             return {**receipt, "already_sent": True, "same_as_revision": earlier.number}
-    message = archive.read(revision, MESSAGE)
+    # the archive's chain head now, its own revision's line included: the recipients' copy witnesses it
+    head = archive.chain_head()
+    message = with_witness(archive.read(revision, MESSAGE), head)
     # the recipients the message was built for (its To header): a subscription's, or the defaults then
     recipients = tuple(manifest.get("config", {}).get("recipients") or smtp.recipients)
     smtp = replace(smtp, recipients=recipients)
@@ -94,5 +95,6 @@ def send_revision(storage: Storage, rid: str, number: int | None, smtp: SmtpSett
         receipt = {"sent_at": datetime.now(UTC).isoformat(timespec="seconds"), "message_id": manifest["message_id"],
                    "delivered_to": "outbox", "outbox_file": str(path), "recipients": list(smtp.recipients),
                    "refused": {}, "server_reply": None}
+    receipt = {**receipt, "witness": {"line": head.line, "sha256": head.sha256}, "sent_sha256": sha256_hex(message)}
     archive.record_receipt(revision, receipt)
     return receipt

@@ -9,6 +9,7 @@ from email import policy
 import pytest
 
 from etl.delivery.mail import SmtpSettings
+from etl.delivery.witness import ChainHead, with_witness
 from etl.errors import DeliveryError
 from etl.pipeline import send_report
 from etl.storage import Storage
@@ -37,8 +38,9 @@ def test_the_report_arrives_encrypted_with_its_parts(cfg, smtp_server, certifica
     (received,) = inbox.messages
     assert received["tls"] is True and receipt["tls"] in ("TLSv1.2", "TLSv1.3")
     assert received["rcpt"] == ["ciso@contoso.example", "auditor@contoso.example"]
-    assert received["data"].replace(b"\r\n", b"\n") == (revision.path / "message.eml").read_bytes().replace(
-        b"\r\n", b"\n")  # the exact archived message
+    # the exact archived message, with the archive's chain head it witnesses
+    sent = with_witness((revision.path / "message.eml").read_bytes(), ChainHead(**receipt["witness"]))
+    assert received["data"].replace(b"\r\n", b"\n") == sent.replace(b"\r\n", b"\n")
     message = email.message_from_bytes(received["data"], policy=policy.default)
     assert message["Subject"] == ("Mail flow & TLS report 2026-11-16 to 2026-11-17: "
                                   "2 connectors need attention; incomplete: 1 day missing")
@@ -103,7 +105,8 @@ def test_without_a_server_the_message_goes_to_the_outbox(cfg):
     receipt = send_report(cfg, revision.report_id, revision.number, smtp)
     assert receipt["delivered_to"] == "outbox"
     outbox_file = cfg.home / "outbox" / receipt["outbox_file"].rsplit("/", 1)[1]
-    assert outbox_file.read_bytes() == (revision.path / "message.eml").read_bytes()
+    assert outbox_file.read_bytes() == with_witness((revision.path / "message.eml").read_bytes(),
+                                                    ChainHead(**receipt["witness"]))
 
 
 def test_a_resend_after_a_crash_keeps_the_first_message_id(cfg, smtp_server, certificate, monkeypatch):
