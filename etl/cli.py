@@ -28,7 +28,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from etl.config import settings
-from etl.errors import MailflowError, ReportError
+from etl.errors import ConfigError, MailflowError, ReportError
 from etl.sources.detect import FORMATS as SOURCE_FORMATS
 
 PROG = "mailflow"
@@ -250,10 +250,18 @@ def cmd_archive_show(args) -> int:
 
 def cmd_archive_verify(args) -> int:
     from etl.delivery.archive import Archive
+    from etl.delivery.signing import load_public_key
     from etl.storage import Storage
 
     archive = Archive(Storage(settings()))
-    problems = archive.verify(args.report_id)
+    public_key = None
+    if args.public_key:
+        try:
+            public_key = load_public_key(args.public_key.read_bytes(), str(args.public_key))
+        except OSError as exc:
+            raise ConfigError(f"{args.public_key}: {exc.strerror}") from None
+    problems = archive.verify(args.report_id, public_key)
+    print(archive.signature_note(public_key), file=sys.stderr)
     if args.witness:
         witness_problems, witnessed = archive.verify_witnesses(args.witness)
         problems += witness_problems
@@ -265,6 +273,21 @@ def cmd_archive_verify(args) -> int:
         print(f"archive verify: {len(problems)} problem{'s' if len(problems) > 1 else ''}", file=sys.stderr)
         return 1
     print("archive verify: intact", file=sys.stderr)
+    return 0
+
+
+def cmd_archive_keygen(args) -> int:
+    from etl.delivery.signing import fingerprint, generate_key, public_pem
+
+    try:
+        public_key = generate_key(args.out)
+    except FileExistsError:
+        raise ConfigError(f"{args.out} exists; a signing key is never overwritten") from None
+    public = args.out.with_name(args.out.name + ".pub")
+    public.write_bytes(public_pem(public_key))
+    print(f"private key {args.out} (set MAILFLOW_SIGNING_KEY to it; keep it out of the archive and backups "
+          f"auditors' opponents can reach)\npublic key  {public}  {fingerprint(public_key)}\n"
+          "give auditors the public key through another channel than the archive")
     return 0
 
 
@@ -522,9 +545,16 @@ def build_parser() -> argparse.ArgumentParser:
                               "re-hash every file and the index chain; check saved emails as witnesses",
                               f"{PROG} archive verify --witness ~/mail/mailflow-2026-Q3.eml")
     archive_verify.add_argument("report_id", nargs="?", help="only this report (the chain is always checked)")
+    archive_verify.add_argument("--public-key", type=Path, metavar="PEM",
+                                help="check every signature with this public key (a copy kept outside the archive); "
+                                     "anything unsigned is then a problem too")
     archive_verify.add_argument("--witness", nargs="+", type=Path, metavar="EML",
                                 help="saved report emails (.eml files or folders of them): each one's chain head "
                                      "must still be in the index, or its history was rewritten")
+    archive_keygen = _command(archive_commands, "keygen", cmd_archive_keygen,
+                              "make an Ed25519 key to sign the archive with (MAILFLOW_SIGNING_KEY)",
+                              f"{PROG} archive keygen --out /etc/mailflow/archive-signing.pem")
+    archive_keygen.add_argument("--out", type=Path, required=True, help="the private key file to write (mode 600)")
     archive_reproduce = _command(archive_commands, "reproduce", cmd_archive_reproduce,
                                  "recompute a revision from the lake snapshots it was read from and compare",
                                  f"{PROG} archive reproduce 2026-W47 --rev 1")

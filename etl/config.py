@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from etl.errors import ConfigError
@@ -57,6 +57,7 @@ class Settings:
     tlsrpt_min_sessions: int = 20
     tlsrpt_top: int = 20
     own_domains: tuple[str, ...] = ()  # MAILFLOW_OWN_DOMAINS; empty: told from the traces (etl.report.tlsrpt)
+    signing_key: str | None = field(default=None, repr=False)  # MAILFLOW_SIGNING_KEY: a PEM file, or the PEM
 
 
 def settings() -> Settings:
@@ -95,6 +96,8 @@ def settings() -> Settings:
         tlsrpt_top=int(_float("MAILFLOW_TLSRPT_TOP", 20)),
         # our own mail domains (a report about one of them, or a subdomain, is about mail sent to us)
         own_domains=own_domains(os.environ.get("MAILFLOW_OWN_DOMAINS") or ""),
+        # the archive's Ed25519 signing key: a PEM file (or the PEM itself); unset, nothing is signed
+        signing_key=os.environ.get("MAILFLOW_SIGNING_KEY") or None,
     )
 
 

@@ -21,6 +21,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from etl.delivery.signing import SIGNATURE, Signer, entry_verifies, key_file_name, load_public_key, public_pem, verifies
 from etl.delivery.witness import HEADER, ChainHead, read_witnesses, with_witness
 from etl.errors import ArchiveError
 from etl.storage import Storage
@@ -45,6 +46,9 @@ class Revision:
 class Archive:
     def __init__(self, storage: Storage):
         self.store = storage.archive
+        self.signer = Signer.from_setting(storage.settings.signing_key)
+        self._keys: dict[str, object] = {}  # fingerprint -> the archive's copy of that public key
+        self._trusted = None  # the public key `verify` was given
 
     # -- writing ---------------------------------------------------------------------------
     def add(self, rid: str, files: dict[str, bytes], manifest: dict, reason: str) -> Revision:
@@ -58,8 +62,11 @@ class Archive:
                       for name, data in sorted(files.items())}
             full = {**manifest, "report_id": rid, "revision": number, "files": listed,
                     "supersedes": previous[-1].number if previous else None, "reason": reason}
+            if self.signer:
+                full["signed_by"] = self.signer.fingerprint
             manifest_bytes = (json.dumps(full, indent=2, sort_keys=True) + "\n").encode("utf-8")
-            self.store.create_revision(location, {**files, MANIFEST: manifest_bytes})
+            signature = {SIGNATURE: self.signer.sign(manifest_bytes)} if self.signer else {}
+            self.store.create_revision(location, {**files, **signature, MANIFEST: manifest_bytes})
             self._append({"event": "archived", "report_id": rid, "revision": number, "path": location,
                           "manifest_sha256": sha256_hex(manifest_bytes),
                           "supersedes": full["supersedes"], "reason": reason,
@@ -81,9 +88,20 @@ class Archive:
     def _append(self, entry: dict) -> None:
         lines = self.store.index_lines()
         previous = sha256_hex(lines[-1]) if lines else GENESIS
-        line = json.dumps({**entry, "prev_sha256": previous}, sort_keys=True, separators=(",", ":")).encode("utf-8")
+        entry = {**entry, "prev_sha256": previous}
+        if self.signer:
+            self._publish_public_key()
+            entry = self.signer.sign_entry(entry)
+        line = json.dumps(entry, sort_keys=True, separators=(",", ":")).encode("utf-8")
         self.store.append_index(line)
         self.store.write_head({"lines": len(lines) + 1, "last_sha256": sha256_hex(line)})
+
+    def _publish_public_key(self) -> None:
+        """The signing key's public half, in the archive (signing-keys/<fingerprint>.pem): what the
+        evidence bundles carry. Auditors should compare it with a copy kept outside the archive."""
+        name, pem = key_file_name(self.signer.public_key), public_pem(self.signer.public_key)
+        if self.store.read_file(name) != pem:
+            self.store.write_file(name, pem)
 
     # -- repairing -------------------------------------------------------------------------
     def repair(self) -> list[str]:
@@ -219,12 +237,15 @@ class Archive:
         return data
 
     # -- verifying -------------------------------------------------------------------------
-    def verify(self, rid: str | None = None) -> list[str]:
-        """Every problem found, one line each; empty when the archive is intact."""
+    def verify(self, rid: str | None = None, public_key=None) -> list[str]:
+        """Every problem found, one line each; empty when the archive is intact. Signatures are
+        checked against `public_key` when given (then anything unsigned is a problem too), else
+        against the archive's own copy of the key each line names."""
         if not self.store.has_index():
             return [] if self.store.is_empty() else [f"{self.store.index_location()}: missing"]
+        self._trusted = public_key
         lines = self.store.index_lines()
-        problems = _chain_problems(lines) + self._head_problems(lines)
+        problems = _chain_problems(lines) + self._head_problems(lines) + self._line_signature_problems(lines)
         entries = []
         for number, raw in enumerate(lines, start=1):
             try:
@@ -280,6 +301,47 @@ class Archive:
                 f"{head['last_sha256'][:12]}: a line at the end was changed, removed or added (only a crash "
                 f"between an append and its anchor is mended by `{REPAIR}`)"]
 
+    def signature_note(self, public_key=None) -> str:
+        """What `verify` could say of signatures, in one line."""
+        if public_key is not None:
+            return "signatures checked against the public key given"
+        if any(b'"signature":' in line for line in self.store.index_lines()):
+            return ("signatures checked against the archive's own copy of its public key; pass --public-key "
+                    "with a copy kept outside the archive (someone who can write the archive can replace its copy)")
+        return "signatures not checked: the archive is not signed (MAILFLOW_SIGNING_KEY unset)"
+
+    def _key_for(self, fingerprint: str | None):
+        """The public key to check a signature by `fingerprint` with: the one given, or the archive's copy."""
+        if self._trusted is not None:
+            return self._trusted
+        if fingerprint not in self._keys:
+            data = self.store.read_file(f"signing-keys/{(fingerprint or '').removeprefix('ed25519:')[:16]}.pem")
+            self._keys[fingerprint] = load_public_key(data, "signing key") if data else None
+        return self._keys[fingerprint]
+
+    def _line_signature_problems(self, lines: list[bytes]) -> list[str]:
+        problems = []
+        for number, raw in enumerate(lines, start=1):
+            try:
+                entry = json.loads(raw)
+            except ValueError:
+                continue  # named by _chain_problems
+            problem = self._signature_problem(entry.get("signed_by"), "signature" in entry,
+                                              lambda key, e=entry: entry_verifies(key, e))
+            if problem:
+                problems.append(f"index line {number}: {problem}")
+        return problems
+
+    def _signature_problem(self, signed_by: str | None, signed: bool, check) -> str | None:
+        if not signed:
+            return "unsigned" if self._trusted is not None else None
+        key = self._key_for(signed_by)
+        if key is None:
+            return f"signed by {signed_by}, whose public key the archive does not hold"
+        if not check(key):
+            return "signature does not verify (changed after signing, or signed by another key)"
+        return None
+
     def _verify_revision(self, line: int, entry: dict, sent) -> list[str]:
         where = f"{entry['report_id']} r{entry['revision']}"
         location = entry["path"]
@@ -294,6 +356,13 @@ class Archive:
         except ValueError:
             return problems + [f"{where}: {MANIFEST} is not readable JSON; its files cannot be checked"]
         expected = set(manifest.get("files", {})) | {MANIFEST}
+        signature = self.store.read(location, SIGNATURE)
+        if signature is not None:
+            expected.add(SIGNATURE)
+        problem = self._signature_problem(manifest.get("signed_by"), signature is not None,
+                                          lambda key: verifies(key, signature, manifest_bytes))
+        if problem:
+            problems.append(f"{where}: {MANIFEST} {problem}")
         for name, facts in sorted(manifest.get("files", {}).items()):
             digest = self.store.file_sha256(location, name)
             if digest is None:

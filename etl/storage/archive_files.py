@@ -177,6 +177,15 @@ class FolderArchiveStore:
             fh.flush()
             os.fsync(fh.fileno())
 
+    def write_file(self, name: str, data: bytes) -> None:
+        """A file of the archive's own, beside the index (its public key, its index.html): replaced whole."""
+        (self.root / name).parent.mkdir(parents=True, exist_ok=True)
+        write_bytes_atomic(self.root / name, data)
+
+    def read_file(self, name: str) -> bytes | None:
+        path = self.root / name
+        return path.read_bytes() if path.exists() else None
+
     def append_index(self, line: bytes) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / self.INDEX, "ab") as fh:
@@ -326,6 +335,14 @@ class BucketArchiveStore:
 
     def write_head(self, head: dict) -> None:
         self._put(self._key(HEAD), (json.dumps(head, sort_keys=True) + "\n").encode("utf-8"))
+
+    def write_file(self, name: str, data: bytes) -> None:
+        """An object of the archive's own, beside the index (its public key, its index.html): replaced whole."""
+        self._put(self._key(name), data)
+
+    def read_file(self, name: str) -> bytes | None:
+        found = self._get(self._key(name))
+        return found[0] if found else None
 
     def torn_index_end(self) -> None:
         """Never: an object is written whole by one PUT, so the index never ends mid-line."""
