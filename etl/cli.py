@@ -276,6 +276,19 @@ def cmd_archive_verify(args) -> int:
     return 0
 
 
+def cmd_archive_export(args) -> int:
+    from etl.delivery.archive import Archive
+    from etl.delivery.evidence import export_bundle
+    from etl.storage import Storage
+    from etl.storage.local import write_bytes_atomic
+
+    archive = Archive(Storage(settings()))
+    revision = archive.revision(args.report_id, args.rev)
+    write_bytes_atomic(args.out, export_bundle(archive, revision))
+    print(f"{revision.report_id} r{revision.number}: evidence bundle {args.out} (unzip it and follow VERIFY.txt)")
+    return 0
+
+
 def cmd_archive_keygen(args) -> int:
     from etl.delivery.signing import fingerprint, generate_key, public_pem
 
@@ -551,6 +564,13 @@ def build_parser() -> argparse.ArgumentParser:
     archive_verify.add_argument("--witness", nargs="+", type=Path, metavar="EML",
                                 help="saved report emails (.eml files or folders of them): each one's chain head "
                                      "must still be in the index, or its history was rewritten")
+    archive_export = _command(archive_commands, "export", cmd_archive_export,
+                              "an evidence bundle of one revision (zip): its files, the index up to it, the public "
+                              "key, and VERIFY.txt, which checks it all with standard tools",
+                              f"{PROG} archive export 2026-W47 --rev 1 --out 2026-W47-r1.zip")
+    archive_export.add_argument("report_id", help="e.g. 2026-W47, or adhoc/2026-11-10_2026-11-12")
+    archive_export.add_argument("--rev", type=_positive, help="revision number (default: the latest)")
+    archive_export.add_argument("--out", type=Path, required=True, help="the zip file to write")
     archive_keygen = _command(archive_commands, "keygen", cmd_archive_keygen,
                               "make an Ed25519 key to sign the archive with (MAILFLOW_SIGNING_KEY)",
                               f"{PROG} archive keygen --out /etc/mailflow/archive-signing.pem")
