@@ -323,9 +323,12 @@ def cmd_archive_reproduce(args) -> int:
 
 def cmd_archive_repair(args) -> int:
     from etl.delivery.archive import Archive
+    from etl.delivery.archive_index import INDEX_PAGE, index_page
     from etl.storage import Storage
 
-    done = Archive(Storage(settings())).repair()
+    archive = Archive(Storage(settings()))
+    done = archive.repair()
+    archive.store.write_file(INDEX_PAGE, index_page(archive))
     for action in done:
         print(action)
     print("archive repair: nothing to do" if not done else
@@ -583,7 +586,8 @@ def build_parser() -> argparse.ArgumentParser:
     archive_reproduce.add_argument("--json", action="store_true")
     _command(archive_commands, "repair", cmd_archive_repair,
              "finish what a crashed writer left half done (a revision without its index line, a receipt "
-             "without its sent line, the index's end not anchored)", f"{PROG} archive repair")
+             "without its sent line, the index's end not anchored) and write index.html again",
+             f"{PROG} archive repair")
 
     quarantine = _command(commands, "quarantine", cmd_quarantine,
                           "the records a day's load refused, with file, line, reason and text (CSV)",

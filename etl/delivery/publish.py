@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from etl.delivery.archive import MESSAGE, Archive, Revision, sha256_hex
+from etl.delivery.archive_index import refresh_index_page
 from etl.delivery.mail import SmtpSettings, build_message, deliver
 from etl.delivery.witness import with_witness
 from etl.report.document import Report
@@ -58,7 +59,9 @@ def archive_report(storage: Storage, request: ReportRequest, report: Report, out
         "content_sha256": said,
     }
     files = {**outputs, MESSAGE: message.as_bytes()}
-    return archive.add(rid, files, manifest, reason or ("rerun" if earlier else "first issue"))
+    revision = archive.add(rid, files, manifest, reason or ("rerun" if earlier else "first issue"))
+    refresh_index_page(archive)
+    return revision
 
 
 def content_sha256(report: Report) -> str:
@@ -97,4 +100,5 @@ def send_revision(storage: Storage, rid: str, number: int | None, smtp: SmtpSett
                    "refused": {}, "server_reply": None}
     receipt = {**receipt, "witness": {"line": head.line, "sha256": head.sha256}, "sent_sha256": sha256_hex(message)}
     archive.record_receipt(revision, receipt)
+    refresh_index_page(archive)
     return receipt
