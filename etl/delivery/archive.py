@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,13 +52,17 @@ class Archive:
         self._trusted = None  # the public key `verify` was given
 
     # -- writing ---------------------------------------------------------------------------
-    def add(self, rid: str, files: dict[str, bytes], manifest: dict, reason: str) -> Revision:
-        """Archive one revision of `rid`: write the files and the manifest, read-only, then index it."""
+    def add(self, rid: str, files: dict[str, bytes], manifest: dict, reason: str,
+            numbered_files: Callable[[int], dict[str, bytes]] | None = None) -> Revision:
+        """Archive one revision of `rid`: write the files and the manifest, read-only, then index it.
+        `numbered_files` makes the files that name their own revision number (the PDF, and the
+        message it is attached to), once the number is known, under the archive's lock."""
         with self.store.lock():
             self._repair_logged()
             previous = self.revisions(rid)
             number = len(previous) + 1
             location = self.store.revision_location(rid, number)
+            files = {**files, **(numbered_files(number) if numbered_files else {})}
             listed = {name: {"sha256": sha256_hex(data), "bytes": len(data)}
                       for name, data in sorted(files.items())}
             full = {**manifest, "report_id": rid, "revision": number, "files": listed,
@@ -367,7 +372,7 @@ class Archive:
             digest = self.store.file_sha256(location, name)
             if digest is None:
                 problems.append(f"{where}: {name} missing")
-            elif digest != facts["sha256"]:
+            elif not isinstance(facts, dict) or digest != facts.get("sha256"):
                 problems.append(f"{where}: {name} changed")
         if sent is not None:
             expected.add(RECEIPT)

@@ -79,6 +79,10 @@ def subject_for(report: dict, rid: str) -> str:
     return f"{report['title']} {label}: {report['headline']}"
 
 
+def new_message_id(sender: str) -> str:
+    return make_msgid(idstring="mailflow", domain=sender.rpartition("@")[2] or "localhost")
+
+
 def build_message(report: dict, rid: str, *, text: bytes, html: bytes, attachments: dict[str, bytes],
                   sender: str, recipients: tuple[str, ...], now: datetime,
                   message_id: str | None = None) -> EmailMessage:
@@ -87,13 +91,13 @@ def build_message(report: dict, rid: str, *, text: bytes, html: bytes, attachmen
     message["From"] = sender
     message["To"] = ", ".join(recipients) if recipients else "undisclosed-recipients:;"
     message["Date"] = format_datetime(now.astimezone(UTC))
-    message["Message-ID"] = message_id or make_msgid(idstring="mailflow",
-                                                     domain=sender.rpartition("@")[2] or "localhost")
+    message["Message-ID"] = message_id or new_message_id(sender)
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(text.decode("utf-8"), subtype="plain", cte="quoted-printable")
     message.add_alternative(html.decode("utf-8"), subtype="html", cte="quoted-printable")
-    for name, data in sorted(attachments.items()):
-        message.add_attachment(data, maintype="text", subtype="csv", filename=name)
+    for name, data in attachments.items():  # in the order given
+        maintype, subtype = ("application", "pdf") if name.endswith(".pdf") else ("text", "csv")
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
     return message
 
 

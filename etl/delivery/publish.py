@@ -14,12 +14,16 @@ from datetime import UTC, datetime
 
 from etl.delivery.archive import MESSAGE, Archive, Revision, sha256_hex
 from etl.delivery.archive_index import refresh_index_page
-from etl.delivery.mail import SmtpSettings, build_message, deliver
+from etl.delivery.mail import SmtpSettings, build_message, deliver, new_message_id, subject_for
 from etl.delivery.witness import with_witness
 from etl.report.document import Report
+from etl.report.pdf import render_pdf, renderer
 from etl.report.request import ReportRequest
 from etl.storage import Storage
 from etl.version import code_version
+
+PDF = "report.pdf"
+MAX_MESSAGE_BYTES = 10_000_000  # what most mail servers accept; the PDF stays out of a bigger message
 
 
 def archive_report(storage: Storage, request: ReportRequest, report: Report, outputs: dict[str, bytes],
@@ -39,10 +43,21 @@ def archive_report(storage: Storage, request: ReportRequest, report: Report, out
     # mail clients see the resend as the same message.
     same = [manifest["message_id"] for manifest in map(archive.manifest, earlier)
             if manifest.get("content_sha256") == said]
-    message = build_message(report, rid, text=outputs["report.txt"], html=outputs["email.html"],
-                            attachments={n: d for n, d in outputs.items() if n.endswith(".csv")},
-                            sender=smtp.sender, recipients=smtp.recipients, now=now,
-                            message_id=same[0] if same else None)
+    message_id = same[0] if same else new_message_id(smtp.sender)
+
+    def numbered_files(number: int) -> dict[str, bytes]:
+        """The PDF names its revision; the message carries the PDF after the CSVs, unless that would make
+        it too big to mail (the archive and index.html keep it either way)."""
+        pdf = render_pdf(report, outputs["report.html"], report_id=rid, revision=number, content_sha256=said)
+        csvs = {n: d for n, d in sorted(outputs.items()) if n.endswith(".csv")}
+        for attachments in ({**csvs, PDF: pdf}, csvs):
+            message = build_message(report, rid, text=outputs["report.txt"], html=outputs["email.html"],
+                                    attachments=attachments, sender=smtp.sender, recipients=smtp.recipients,
+                                    now=now, message_id=message_id).as_bytes()
+            if len(message) <= MAX_MESSAGE_BYTES:
+                break
+        return {PDF: pdf, MESSAGE: message}
+
     manifest = {
         "window": report["window"],
         "filters": report["filters"],
@@ -54,12 +69,12 @@ def archive_report(storage: Storage, request: ReportRequest, report: Report, out
         "code_version": code_version(),
         "schema_version": report["schema_version"],
         "generated_at": report["generated_at"],
-        "message_id": message["Message-ID"],
-        "subject": message["Subject"],
+        "message_id": message_id,
+        "subject": subject_for(report, rid),
         "content_sha256": said,
+        "renderer": renderer(),
     }
-    files = {**outputs, MESSAGE: message.as_bytes()}
-    revision = archive.add(rid, files, manifest, reason or ("rerun" if earlier else "first issue"))
+    revision = archive.add(rid, outputs, manifest, reason or ("rerun" if earlier else "first issue"), numbered_files)
     refresh_index_page(archive)
     return revision
 

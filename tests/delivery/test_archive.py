@@ -49,7 +49,7 @@ def test_a_fresh_archive_verifies_and_reruns_make_new_revisions(cfg, two_revisio
     manifest = json.loads((second.path / "manifest.json").read_text())
     assert (manifest["supersedes"], manifest["reason"]) == (1, "late data")
     assert sorted(manifest["files"]) == sorted(
-        ["report.html", "email.html", "report.txt", "report.json", "message.eml", "insights.csv",
+        ["report.html", "report.pdf", "email.html", "report.txt", "report.json", "message.eml", "insights.csv",
          "mail_flow_daily.csv", "protected_in_transit.csv", "tls_usage.csv", "trend.csv"])
     assert manifest["window"]["missing_days"] == ["2026-11-17"]
     assert manifest["inputs"] == [{"date": "2026-11-16", "missing": True}, {"date": "2026-11-17", "missing": True}]

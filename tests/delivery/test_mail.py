@@ -52,9 +52,10 @@ def test_the_report_arrives_encrypted_with_its_parts(cfg, smtp_server, certifica
     assert [p.get_content_type() for p in alternative.iter_parts()] == ["text/plain", "text/html"]
     assert "No TLS is over 25%" in alternative.get_body(preferencelist=("plain",)).get_content()
     assert body.get_content_type() == "text/html" and "<svg" not in body.get_content()
-    attachments = sorted(a.get_filename() for a in message.iter_attachments())
-    assert attachments == ["insights.csv", "mail_flow_daily.csv", "protected_in_transit.csv", "tls_usage.csv",
-                           "trend.csv"]
+    attachments = [(a.get_filename(), a.get_content_type()) for a in message.iter_attachments()]
+    assert attachments == [("insights.csv", "text/csv"), ("mail_flow_daily.csv", "text/csv"),
+                           ("protected_in_transit.csv", "text/csv"), ("tls_usage.csv", "text/csv"),
+                           ("trend.csv", "text/csv"), ("report.pdf", "application/pdf")]  # the PDF after the CSVs
     assert receipt["server_reply"].startswith("250")
 
 
