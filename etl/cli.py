@@ -289,6 +289,26 @@ def cmd_archive_export(args) -> int:
     return 0
 
 
+def cmd_archive_prune(args) -> int:
+    from etl.delivery.archive import Archive
+    from etl.delivery.archive_index import refresh_index_page
+    from etl.storage import Storage
+
+    archive = Archive(Storage(settings()))
+    if not args.yes:
+        for entry in archive.prunable(args.before):
+            print(f"would prune {entry['report_id']} r{entry['revision']} (archived {entry['created_at']})")
+        print("archive prune: nothing removed; --yes removes them", file=sys.stderr)
+        return 0
+    done = archive.prune(args.before, datetime.now(UTC))
+    refresh_index_page(archive)
+    for line in done:
+        print(line)
+    print(f"archive prune: {len(done)} revision{'s' if len(done) != 1 else ''} pruned; their index lines and "
+          "manifest hashes stay", file=sys.stderr)
+    return 0
+
+
 def cmd_archive_keygen(args) -> int:
     from etl.delivery.signing import fingerprint, generate_key, public_pem
 
@@ -574,6 +594,12 @@ def build_parser() -> argparse.ArgumentParser:
     archive_export.add_argument("report_id", help="e.g. 2026-W47, or adhoc/2026-11-10_2026-11-12")
     archive_export.add_argument("--rev", type=_positive, help="revision number (default: the latest)")
     archive_export.add_argument("--out", type=Path, required=True, help="the zip file to write")
+    archive_prune = _command(archive_commands, "prune", cmd_archive_prune,
+                             "remove revisions archived before a date (retention; default: never): each leaves a "
+                             "pruned line in the index with its manifest's SHA-256",
+                             f"{PROG} archive prune --before 2020-01-01 --yes")
+    archive_prune.add_argument("--before", type=_day, required=True, help="revisions archived before this UTC day")
+    archive_prune.add_argument("--yes", action="store_true", help="remove them (without it: list them only)")
     archive_keygen = _command(archive_commands, "keygen", cmd_archive_keygen,
                               "make an Ed25519 key to sign the archive with (MAILFLOW_SIGNING_KEY)",
                               f"{PROG} archive keygen --out /etc/mailflow/archive-signing.pem")

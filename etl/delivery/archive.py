@@ -20,6 +20,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 
 from etl.delivery.signing import SIGNATURE, Signer, entry_verifies, key_file_name, load_public_key, public_pem, verifies
@@ -108,6 +109,34 @@ class Archive:
         if self.store.read_file(name) != pem:
             self.store.write_file(name, pem)
 
+    # -- retention -------------------------------------------------------------------------
+    def prunable(self, before: date) -> list[dict]:
+        """The index lines of the revisions archived before `before` and not pruned yet."""
+        entries = self.entries()
+        pruned = {(e["report_id"], e["revision"]) for e in entries if e["event"] == "pruned"}
+        return [e for e in entries if e["event"] == "archived" and e["created_at"][:10] < before.isoformat()
+                and (e["report_id"], e["revision"]) not in pruned]
+
+    def prune(self, before: date, now: datetime) -> list[str]:
+        """Remove the revisions archived before `before`. Each is first recorded by a `pruned` line that
+        keeps its manifest's SHA-256 (so the chain still proves what existed), then its files go."""
+        done = []
+        with self.store.lock():
+            self._repair_logged()
+            for entry in self.prunable(before):
+                manifest = json.loads(self.store.read(entry["path"], MANIFEST) or b"{}")
+                self._append({"event": "pruned", "report_id": entry["report_id"], "revision": entry["revision"],
+                              "path": entry["path"], "manifest_sha256": entry["manifest_sha256"],
+                              "window": manifest.get("window", {}).get("start", "") + " to "
+                              + manifest.get("window", {}).get("end", ""),
+                              "created_at": now.isoformat(timespec="seconds")})
+                self.store.remove_revision(entry["path"])
+                done.append(f"pruned {entry['report_id']} r{entry['revision']} (archived {entry['created_at']})")
+        return done
+
+    def pruned(self) -> dict[tuple[str, int], dict]:
+        return {(e["report_id"], e["revision"]): e for e in self.entries() if e["event"] == "pruned"}
+
     # -- repairing -------------------------------------------------------------------------
     def repair(self) -> list[str]:
         """Finish what a crashed writer left half done; returns what was done, one line each.
@@ -138,6 +167,11 @@ class Archive:
         if _chain_problems(self.store.index_lines()):
             return done  # an edited index is evidence: verify names it, repair does not paper over it
         entries = self.entries()
+        for entry in entries:
+            if entry["event"] == "pruned" and entry["path"] in self.store.revision_locations():
+                self.store.remove_revision(entry["path"])
+                done.append(f"removed the files of {entry['report_id']} r{entry['revision']}, pruned before a crash "
+                            "kept them from going")
         archived = {e["path"]: e for e in entries if e["event"] == "archived"}
         for location in self.store.revision_locations():
             manifest = self._intact_manifest(location)
@@ -236,6 +270,9 @@ class Archive:
 
     def read(self, revision: Revision, name: str) -> bytes:
         data = self.store.read(revision.location, name)
+        if data is None and (revision.report_id, revision.number) in self.pruned():
+            raise ArchiveError(f"{revision.report_id} r{revision.number} was pruned (see index.jsonl); only its "
+                               "manifest's SHA-256 is kept")
         if data is None:
             raise ArchiveError(f"{revision.report_id} r{revision.number}: {name} missing; "
                                "run `mailflow archive verify`")
@@ -258,12 +295,18 @@ class Archive:
             except ValueError:
                 continue  # named by _chain_problems
         receipts = {(e["report_id"], e["revision"]): (n, e) for n, e in entries if e.get("event") == "sent"}
+        pruned = {(e["report_id"], e["revision"]): (n, e) for n, e in entries if e.get("event") == "pruned"}
+        locations = set(self.store.revision_locations())
         known = set()
         for number, entry in entries:
             if entry.get("event") != "archived" or (rid and entry["report_id"] != rid):
                 continue
             known.add(entry["path"])
-            problems += self._verify_revision(number, entry, receipts.get((entry["report_id"], entry["revision"])))
+            key = (entry["report_id"], entry["revision"])
+            if key in pruned:
+                problems += self._pruned_problems(number, entry, *pruned[key], still_there=entry["path"] in locations)
+                continue
+            problems += self._verify_revision(number, entry, receipts.get(key))
         if rid is None:
             for location in self.store.revision_locations():
                 if location in known:
@@ -293,6 +336,17 @@ class Archive:
             else:
                 checked.append(file)
         return problems, checked
+
+    def _pruned_problems(self, line: int, entry: dict, pruned_line: int, pruned: dict, *,
+                         still_there: bool) -> list[str]:
+        """A pruned revision: gone, and its pruned line keeps the manifest hash its archived line has."""
+        where = f"{entry['report_id']} r{entry['revision']}"
+        problems = []
+        if pruned["manifest_sha256"] != entry["manifest_sha256"]:
+            problems.append(f"{where}: index line {pruned_line} prunes it with another manifest hash than line {line}")
+        if still_there:
+            problems.append(f"{where}: pruned (index line {pruned_line}) but its files remain; `{REPAIR}` removes them")
+        return problems
 
     def _head_problems(self, lines: list[bytes]) -> list[str]:
         head = self.store.read_head()

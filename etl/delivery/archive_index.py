@@ -33,16 +33,21 @@ def kind_of(report_id: str) -> str:
 def index_page(archive: Archive) -> bytes:
     entries = archive.entries()
     sent = {(e["report_id"], e["revision"]): e for e in entries if e["event"] == "sent"}
+    pruned = {(e["report_id"], e["revision"]): e for e in entries if e["event"] == "pruned"}
     by_report: dict[str, list[dict]] = defaultdict(list)
     for entry in entries:
         if entry["event"] == "archived":
             by_report[entry["report_id"]].append(entry)
     reports, connectors = [], set()
     for report_id, archived in by_report.items():
-        revisions = [_revision(archive, entry, sent.get((report_id, entry["revision"])), current=n == len(archived))
+        revisions = [_revision(archive, entry, sent.get((report_id, entry["revision"])), current=n == len(archived),
+                               pruned=pruned.get((report_id, entry["revision"])))
                      for n, entry in enumerate(archived, start=1)]
         latest = revisions[-1]
-        names = _connectors(archive, archived[-1]["path"])
+        if latest["pruned_at"]:  # only the index lines are left: the pruned one says its window
+            start, _, end = pruned[(report_id, latest["number"])].get("window", "").partition(" to ")
+            latest["window"] = {"start": start, "end": end}
+        names = [] if latest["pruned_at"] else _connectors(archive, archived[-1]["path"])
         connectors.update(names)
         reports.append({"report_id": report_id, "kind": kind_of(report_id), "window": latest["window"],
                         "year": latest["window"]["start"][:4], "headline": latest["headline"],
@@ -58,10 +63,10 @@ def index_page(archive: Archive) -> bytes:
                            years=sorted({r["year"] for r in reports}, reverse=True)).encode("utf-8")
 
 
-def _revision(archive: Archive, entry: dict, sent: dict | None, *, current: bool) -> dict:
+def _revision(archive: Archive, entry: dict, sent: dict | None, *, current: bool, pruned: dict | None) -> dict:
     location = entry["path"]
-    manifest = json.loads(archive.store.read(location, MANIFEST) or b"{}")
-    receipt = json.loads(archive.store.read(location, RECEIPT) or b"null") if sent else None
+    manifest = {} if pruned else json.loads(archive.store.read(location, MANIFEST) or b"{}")
+    receipt = json.loads(archive.store.read(location, RECEIPT) or b"null") if sent and not pruned else None
     files = sorted(manifest.get("files", {}), key=lambda n: (LINKED.index(n) if n in LINKED else len(LINKED), n))
     return {
         "number": entry["revision"], "reason": entry["reason"], "created_at": entry["created_at"],
@@ -71,7 +76,8 @@ def _revision(archive: Archive, entry: dict, sent: dict | None, *, current: bool
         "sent_at": receipt["sent_at"] if receipt else None,
         "recipients": len(receipt.get("recipients") or []) if receipt else 0,
         "signed": "signed_by" in manifest,
-        "links": [{"name": name, "href": f"{location}/{name}"} for name in [*files, MANIFEST]],
+        "links": [] if pruned else [{"name": name, "href": f"{location}/{name}"} for name in [*files, MANIFEST]],
+        "pruned_at": pruned["created_at"] if pruned else None,
         "manifest_sha256": entry["manifest_sha256"],
     }
 

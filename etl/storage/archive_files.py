@@ -109,6 +109,16 @@ class FolderArchiveStore:
         path = self.root / location / name
         return path.read_bytes() if path.exists() else None
 
+    def remove_revision(self, location: str) -> None:
+        """Delete a revision's files (retention: its pruned line is in the index first)."""
+        folder = self.root / location
+        if not folder.exists():
+            return
+        os.chmod(folder, 0o750)
+        for path in folder.iterdir():
+            os.chmod(path, 0o640)
+        shutil.rmtree(folder)
+
     def file_names(self, location: str) -> list[str]:
         return sorted(p.name for p in (self.root / location).iterdir())
 
@@ -281,6 +291,15 @@ class BucketArchiveStore:
     def read(self, location: str, name: str) -> bytes | None:
         found = self._get(self._key(location, name))
         return found[0] if found else None
+
+    def remove_revision(self, location: str) -> None:
+        """Delete a revision's objects (retention: its pruned line is in the index first). Under S3 Object
+        Lock they cannot go before their retention date: the error says so."""
+        for key in self._keys(self._key(location) + "/"):
+            try:
+                self.client.delete_object(Bucket=self.bucket, Key=key)
+            except Exception as exc:
+                raise self._failure(key, exc) from None
 
     def file_names(self, location: str) -> list[str]:
         below = self._key(location) + "/"

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import copy
+from datetime import UTC, date, datetime
 
-from etl.delivery.archive import Archive
+import pytest
+
+from etl import cli
+from etl.delivery.archive import Archive, sha256_hex
+from etl.delivery.archive_index import refresh_index_page
+from etl.errors import ArchiveError
 from etl.pipeline import send_report
 from etl.storage import Storage
 from tests.conftest import archive_report
@@ -74,3 +80,25 @@ def test_a_browser_filters_by_year_and_connector_and_lists_everything_without_sc
     plain.goto(url)
     assert not plain.locator("#filter").is_visible() and plain.locator("section.report:visible").count() == 2
     context.close()
+
+
+def test_pruning_removes_old_revisions_but_the_index_still_proves_what_existed(cfg, monkeypatch, capsys):
+    archive = archived_three(cfg)
+    old = archive.revision("adhoc/2026-11-16_2026-11-17", 1)
+    before = archive.chain_head()
+    # all three were archived at NOW (2026-11-23): a retention date after it prunes them, without --yes nothing
+    assert len(archive.prunable(date(2026, 11, 23))) == 0
+    monkeypatch.setenv("MAILFLOW_HOME", str(cfg.home))
+    assert cli.main(["archive", "prune", "--before", "2026-11-24"]) == 0
+    assert capsys.readouterr().out.count("would prune") == 3 and old.path.exists()
+    done = archive.prune(date(2026, 11, 24), datetime(2026, 12, 1, tzinfo=UTC))
+    assert len(done) == 3 and not old.path.exists()
+    assert archive.verify() == []  # the chain, each pruned line's manifest hash, nothing left behind
+    lines = archive.store.index_location().read_bytes().splitlines()
+    assert len(lines) == before.line + 3 and b'"event":"pruned"' in lines[-1]
+    assert sha256_hex(lines[before.line - 1]) == before.sha256  # what a witness saw is still there
+    refresh_index_page(archive)
+    page = (archive.store.root / "index.html").read_text()
+    assert page.count("pruned 2026-12-01") == 3 and 'href="adhoc/' not in page
+    with pytest.raises(ArchiveError, match="was pruned"):
+        archive.read(old, "report.html")
