@@ -114,7 +114,7 @@ def main(start: date, days: int) -> None:
     from etl.storage import Storage
 
     storage = Storage(settings())
-    latest = Archive(storage).entries()[-1]
+    latest = [e for e in Archive(storage).entries() if e["event"] == "archived"][-1]
     print()
     mailflow(["status"])
     print()
@@ -124,7 +124,10 @@ def main(start: date, days: int) -> None:
           f"{len(storage.lake_days())} days loaded)")
     print(f"report:    {storage.where(storage.report_key(week, 'report.html'))} (and email.html, report.txt, "
           "report.json, the view CSVs)")
+    revision = Archive(storage).revision(latest["report_id"], latest["revision"])
     print(f"archive:   {storage.archive.root} ({latest['report_id']} r{latest['revision']}: {latest['reason']})")
+    print(f"           {storage.archive.root / 'index.html'} (the archive as a page, for auditors)")
+    print(f"           {revision.path / 'report.pdf'} (the revision on paper)")
     stages.total()
 
 
