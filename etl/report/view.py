@@ -94,6 +94,7 @@ def daily_chart(report: dict, direction: str, keys: dict) -> dict:
 def view(report: dict) -> dict:
     """Everything the HTML templates need besides the report itself."""
     keys = connector_keys(report)
+    domains = shown_domains(report)
     return {
         "connector_keys": keys,
         "connector_options": [{"key": k, "label": text_name(n)} for n, k in keys.items()],
@@ -114,6 +115,6 @@ def view(report: dict) -> dict:
         "tls_labels": TLS_LABELS,
         "tls_colours": TLS_COLOURS,
         "failure_types": failure_types,
-        "tlsrpt": shown_domains(report),
-        "tlsrpt_not_shown": len(report["tlsrpt"] or []) - len(shown_domains(report)),
+        "tlsrpt": domains,
+        "tlsrpt_not_shown": len(report["tlsrpt"] or []) - len(domains),
     }
