@@ -480,6 +480,8 @@ def cmd_backfill(args) -> int:
 def cmd_bench(args) -> int:
     from etl.devtools.bench import bench_hostile, bench_ingest, bench_postfix, bench_report, parse_variants
 
+    if args.workdir is not None:  # a scratch folder of the user's choosing: made if it is not there yet
+        args.workdir.mkdir(parents=True, exist_ok=True)
     if args.what == "postfix":
         return bench_postfix(args.messages, args.workdir)
     if args.what == "hostile":
