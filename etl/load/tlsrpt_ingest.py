@@ -41,6 +41,13 @@ class DayReports:
     refused: list[Refusal] = field(default_factory=list)
     duplicates: list[TlsReport] = field(default_factory=list)
 
+    @property
+    def read(self) -> int:
+        return len(self.reports) + len(self.refused) + len(self.duplicates)
+
+    def reasons(self) -> Counter[str]:
+        return Counter(refusal.reason for refusal in self.refused)
+
     def sources(self) -> list[dict]:
         """Every file (and part) the day's reports came in, duplicates included: its fingerprint."""
         found = {(item.source, item.file_sha256) for item in (*self.reports, *self.refused, *self.duplicates)}
@@ -103,12 +110,11 @@ def file_by_day(items: Iterable[Payload | Refusal]) -> dict[date, DayReports]:
 
 
 def _count(result: TlsRptLoad, found: DayReports) -> None:
-    result.reports_read += len(found.reports) + len(found.refused) + len(found.duplicates)
+    result.reports_read += found.read
     result.reports_loaded += len(found.reports)
     result.reports_quarantined += len(found.refused)
     result.duplicates += len(found.duplicates)
-    for refusal in found.refused:
-        result.quarantine_reasons[refusal.reason] = result.quarantine_reasons.get(refusal.reason, 0) + 1
+    result.quarantine_reasons = dict(Counter(result.quarantine_reasons) + found.reasons())
 
 
 def day_tables(day: date, found: DayReports, load_id: str) -> dict[str, pa.Table]:
@@ -144,12 +150,11 @@ def day_tables(day: date, found: DayReports, load_id: str) -> dict[str, pa.Table
         _reconcile(con, day, tables)
     finally:
         con.close()
-    reasons = Counter(r.reason for r in found.refused)
     tables["tlsrpt_loads"] = _table("tlsrpt_loads", [{
         "date": day, "load_id": load_id, "loaded_at": datetime.now(UTC),
-        "reports_read": len(found.reports) + len(found.refused) + len(found.duplicates),
+        "reports_read": found.read,
         "reports_loaded": len(found.reports), "reports_quarantined": len(found.refused),
-        "duplicates": len(found.duplicates), "quarantine_reasons": json.dumps(dict(reasons), sort_keys=True),
+        "duplicates": len(found.duplicates), "quarantine_reasons": json.dumps(dict(found.reasons()), sort_keys=True),
         "sources": json.dumps(found.sources())}])
     return {name: tables[name].cast(table_schema(name)) for name in TLSRPT_TABLES}
 
