@@ -1,34 +1,21 @@
--- grain: one row per record of one batch of an export (table `batch`, every field as text):
--- why the record breaks the contract (`reject_reason`, null when it does not), its time,
--- direction and TLS bucket as loaded, a hash of its fields to find exact duplicates cheaply, and the values
--- that load with a warning; in the order of the batch (DuckDB keeps insertion order), so that
--- it lines up with it.
--- parameters: $day_start, $day_end (the UTC day being loaded, end exclusive),
---             $tls_spellings, $tls_buckets (folded TlsVersion spelling -> bucket), $statuses,
---             $direction_spellings, $directions (folded Direction spelling -> direction),
---             all from etl/contract.py
+-- grain: one row per record of one batch of an export: why the record breaks the contract
+-- (`reject_reason`, null when it does not), its time and size as loaded, and a hash of its fields to
+-- find exact duplicates cheaply; in the order of the batch (DuckDB keeps insertion order), so that it
+-- lines up with it.
+-- reads: table `batch`, every field as text as written, and what etl/load/checks.py read in it
+-- once per distinct value or with one scan of a column's bytes: `direction_normalized` (the
+-- Direction, by sql/load/spellings.sql), `received_trimmed`, `recipient_trimmed` and `size_stored`
+-- (trimmed of spaces, the size's empty text as null) and `has_control_character` (in an address or
+-- the connector's name).
+-- parameters: $day_start, $day_end (the UTC day being loaded, end exclusive)
 with cleaned as (
     select
         source_line,
-        trim(received) as received,
-        -- fold spellings the way etl.contract.spelling_key does: lowercase, no space . - _
-        $directions[list_position(
-            $direction_spellings,
-            lower(replace(replace(replace(replace(direction, ' ', ''), '.', ''), '-', ''), '_', ''))
-        )] as direction_normalized,
-        $tls_buckets[list_position(
-            $tls_spellings,
-            lower(replace(replace(replace(replace(tls_version, ' ', ''), '.', ''), '-', ''), '_', ''))
-        )] as tls_bucket,
-        trim(recipient_address) as recipient_address,
-        -- control characters (C0 but tab, and DEL) have no place in an address or a connector's name:
-        -- loaded, they would end up in reports and logs as they are
-        regexp_matches(
-            concat_ws(' ', sender_address, recipient_address, connector_name), '[\x00-\x08\x0a-\x1f\x7f]'
-        ) as has_control_character,
-        nullif(trim(size), '') as size,
-        nullif(trim(tls_version), '') as tls_version,
-        nullif(trim(status), '') as status,
+        direction_normalized,
+        has_control_character,
+        received_trimmed as received,
+        recipient_trimmed = '' as missing_recipient,
+        size_stored as size,
         hash(
             received, sender_address, recipient_address, direction, connector_name, tls_version, tls_cipher,
             status, from_ip, to_ip, size, message_id, message_trace_id, subject
@@ -51,30 +38,19 @@ typed as (
         end as received_at,
         try_cast(size as bigint) as size_bytes
     from cleaned
-),
-
-checked as (
-    select
-        *,
-        case
-            when received_at is null then 'bad_timestamp'
-            when received_at < $day_start or received_at >= $day_end then 'outside_day'
-            when direction_normalized is null then 'unknown_direction'
-            when recipient_address = '' then 'missing_recipient'
-            when has_control_character then 'control_character'
-            when size is not null and (size_bytes is null or size_bytes < 0) then 'bad_size'
-        end as reject_reason
-    from typed
 )
 
 select
     source_line,
-    reject_reason,
+    case
+        when received_at is null then 'bad_timestamp'
+        when received_at < $day_start or received_at >= $day_end then 'outside_day'
+        when direction_normalized is null then 'unknown_direction'
+        when missing_recipient then 'missing_recipient'
+        when has_control_character then 'control_character'
+        when size is not null and (size_bytes is null or size_bytes < 0) then 'bad_size'
+    end as reject_reason,
     received_at,
-    direction_normalized,
-    -- empty or unrecognised: unknown (the latter with a warning)
-    coalesce(tls_bucket, 'unknown') as tls_bucket,
-    row_hash,
-    tls_version is not null and tls_bucket is null as tls_unrecognised,
-    status is not null and not list_contains($statuses, status) as status_unrecognised
-from checked
+    size_bytes,
+    row_hash
+from typed

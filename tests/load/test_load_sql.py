@@ -109,100 +109,90 @@ BASE = {"source_file": "f.csv", "sender_address": " a@x.com ", "recipient_addres
         "direction": " INBOUND ", "tls_version": "Tls12", "status": "Delivered", "size": "10"}
 
 
+def _checks_batch(records):
+    """A batch as sql/load/record_checks.sql reads it: the text, and what etl/load/checks.py read in it."""
+    text = _text_table(records)
+    read = {
+        "direction_normalized": [r.get("direction_normalized", "inbound") for r in records],
+        "received_trimmed": [r["received"].strip(" ") for r in records],
+        "recipient_trimmed": [r["recipient_address"].strip(" ") for r in records],
+        "size_stored": [r["size"].strip(" ") or None for r in records],
+        "has_control_character": [r.get("has_control_character", False) for r in records],
+    }
+    for name, values in read.items():
+        text = text.append_column(name, pa.array(values))
+    return text
+
+
 def test_record_checks(con):
-    con.register("batch", _text_table([
+    con.register("batch", _checks_batch([
         {**BASE, "source_line": 2, "received": "2026-11-09T00:00:00Z"},
-        {**BASE, "source_line": 3, "received": "2026-11-09T10:00:00.1234567Z", "tls_version": "TLS v1.3"},
-        {**BASE, "source_line": 4, "received": "2026-11-09 10:00:00", "tls_version": "weird", "status": "New"},
-        {**BASE, "source_line": 5, "received": "2026-11-09T10:00:00Z", "direction": "up"},
+        {**BASE, "source_line": 3, "received": "2026-11-09T10:00:00.1234567Z"},
+        {**BASE, "source_line": 4, "received": "2026-11-09 10:00:00", "size": " 12 "},
+        {**BASE, "source_line": 5, "received": "2026-11-09T10:00:00Z", "direction_normalized": None},
         {**BASE, "source_line": 6, "received": "2026-11-10T00:00:00+00:00"},
         {**BASE, "source_line": 7, "received": "2026-11-09T10:00:00Z", "recipient_address": " "},
         {**BASE, "source_line": 8, "received": "2026-11-09T10:00:00Z", "size": "ten"},
         {**BASE, "source_line": 9, "received": "09/11/2026 10:00"},
         {**BASE, "source_line": 10, "received": "2026-11-09T00:00:00Z"},  # same fields as line 2
-        # Exchange spellings: en-US times as PowerShell writes them, historical-search directions
-        {**BASE, "source_line": 11, "received": "11/9/2026 8:15:02 AM", "direction": "Originating",
-         "tls_version": "SP_PROT_TLS1_0_SERVER"},
-        {**BASE, "source_line": 12, "received": "11/09/2026 12:05:11 AM", "direction": "2"},
-        {**BASE, "source_line": 13, "received": "11/9/2026 12:05:11 PM", "direction": "IntraOrg"},
-        {**BASE, "source_line": 14, "received": "11/9/2026 13:05:11 PM", "direction": "Incoming"},
-        {**BASE, "source_line": 15, "received": "11/10/2026 12:00:00 AM", "direction": "1"},
-        {**BASE, "source_line": 16, "received": "2026-11-09T10:00:00Z", "direction": "3"},
+        # en-US times as PowerShell writes them
+        {**BASE, "source_line": 11, "received": "11/9/2026 8:15:02 AM"},
+        {**BASE, "source_line": 12, "received": "11/09/2026 12:05:11 AM"},
+        {**BASE, "source_line": 13, "received": "11/9/2026 12:05:11 PM"},
+        {**BASE, "source_line": 14, "received": "11/9/2026 13:05:11 PM"},
+        {**BASE, "source_line": 15, "received": "11/10/2026 12:00:00 AM"},
+        {**BASE, "source_line": 16, "received": "2026-11-09T10:00:00Z", "has_control_character": True},
+        {**BASE, "source_line": 17, "received": "2026-11-09T10:00:00+25:00"},
+        {**BASE, "source_line": 18, "received": " 2026-11-09T10:00:00Z ", "size": "-1"},
+        {**BASE, "source_line": 19, "received": "2026-11-09T10:00:00Z", "size": ""},
     ]))
     out = _dicts(con.execute(sql.load("load/record_checks"), record_check_params()))
-    assert [r["source_line"] for r in out] == list(range(2, 17))  # lines up with the batch
+    assert [r["source_line"] for r in out] == list(range(2, 20))  # lines up with the batch
     assert [r["reject_reason"] for r in out] == [
         None, None, None, "unknown_direction", "outside_day", "missing_recipient", "bad_size", "bad_timestamp", None,
-        None, None, None, "bad_timestamp", "outside_day", "unknown_direction"]
-    assert [r["direction_normalized"] for r in out] == [
-        "inbound"] * 3 + [None] + ["inbound"] * 5 + ["outbound", "outbound", "internal", "inbound", "inbound", None]
+        None, None, None, "bad_timestamp", "outside_day", "control_character", "bad_timestamp", "bad_size", None]
     assert [r["received_at"] for r in out][9:12] == [
         datetime(2026, 11, 9, 8, 15, 2, tzinfo=UTC), datetime(2026, 11, 9, 0, 5, 11, tzinfo=UTC),
         datetime(2026, 11, 9, 12, 5, 11, tzinfo=UTC)]
     assert out[1]["received_at"] == datetime(2026, 11, 9, 10, 0, 0, 123456, tzinfo=UTC)
-    assert [r["tls_unrecognised"] for r in out][:3] == [False, False, True]
-    assert out[9]["tls_unrecognised"] is False  # an SChannel name
-    assert [r["status_unrecognised"] for r in out][:3] == [False, False, True]
+    assert [r["size_bytes"] for r in out][:3] == [10, 10, 12] and out[-1]["size_bytes"] is None
     assert out[0]["row_hash"] == out[8]["row_hash"] != out[1]["row_hash"]
 
 
-def test_record_checks_fold_tls_spellings_into_buckets(con):
-    con.register("batch", _text_table([
-        {**BASE, "source_line": line, "received": "2026-11-09T10:00:00Z", "tls_version": tls}
-        for line, tls in enumerate(["No TLS", "", " TLSv1 ", "TLS 1.2", "SP_PROT_TLS1_3_CLIENT", "weird"], 2)]))
-    out = _dicts(con.execute(sql.load("load/record_checks"), record_check_params()))
-    assert [r["tls_bucket"] for r in out] == ["none", "unknown", "TLS1.0", "TLS1.2", "TLS1.3", "unknown"]
-    assert [r["tls_unrecognised"] for r in out] == [False, False, False, False, False, True]
+def test_spellings_fold_directions_tls_versions_and_statuses(con):
+    values = [" INBOUND ", "Originating", "2", "IntraOrg", "1", "3", "up",
+              "No TLS", "", " TLSv1 ", "TLS 1.2", "Tls12", "SP_PROT_TLS1_3_CLIENT", "weird", "Delivered", "New"]
+    con.register("spellings", pa.table({"value": pa.array(values)}))
+    out = {r["value"]: r for r in _dicts(con.execute(sql.load("load/spellings"), spelling_params()))}
+    assert [out[v]["direction"] for v in values[:7]] == [
+        "inbound", "outbound", "outbound", "internal", "inbound", None, None]
+    assert [out[v]["tls_bucket"] for v in values[7:14]] == [
+        "none", "unknown", "TLS1.0", "TLS1.2", "TLS1.2", "TLS1.3", "unknown"]
+    assert [out[v]["tls_unrecognised"] for v in values[7:14]] == [False, False, False, False, False, False, True]
+    assert [out[v]["stored"] for v in (" INBOUND ", "", " TLSv1 ")] == ["INBOUND", None, "TLSv1"]
+    assert [out[v]["status_unrecognised"] for v in ("Delivered", "New", "")] == [False, True, False]
 
 
 def record_check_params():
-    return {"day_start": datetime(2026, 11, 9, tzinfo=UTC), "day_end": datetime(2026, 11, 10, tzinfo=UTC),
-            "tls_spellings": list(TLS_SPELLINGS), "tls_buckets": list(TLS_SPELLINGS.values()),
+    return {"day_start": datetime(2026, 11, 9, tzinfo=UTC), "day_end": datetime(2026, 11, 10, tzinfo=UTC)}
+
+
+def spelling_params():
+    return {"tls_spellings": list(TLS_SPELLINGS), "tls_buckets": list(TLS_SPELLINGS.values()),
             "statuses": list(STATUSES),
             "direction_spellings": list(DIRECTION_SPELLINGS), "directions": list(DIRECTION_SPELLINGS.values())}
 
 
-def _staged(tmp_path, table):
-    path = tmp_path / "accepted.parquet"
-    pq.write_table(table, path)
-    return {"staged_files": [str(path)], "day": DAY, "load_id": "abc123"}
-
-
 def test_duplicate_rows_keeps_the_earliest_occurrence_and_compares_every_field(con, tmp_path):
     row = {**BASE, "received": "2026-11-09T00:00:00Z"}
-    staged = _text_table([
+    suspects = _text_table([
         {**row, "source_file": "b.csv", "source_line": 9},
         {**row, "source_file": "a.csv", "source_line": 7},
         {**row, "source_file": "a.csv", "source_line": 3, "subject": "other"},
         {**row, "source_file": "a.csv", "source_line": 8},
     ])
     # the same hash for all four: a collision must not make line 3 a duplicate
-    params = _staged(tmp_path, staged.append_column("row_hash", pa.array([42] * 4, pa.uint64())))
-    rows = con.execute(sql.load("load/duplicate_rows") + " order by all",
-                       {"staged_files": params["staged_files"]}).fetchall()
+    path = tmp_path / "suspects.parquet"
+    pq.write_table(suspects.append_column("row_hash", pa.array([42] * 4, pa.uint64())), path)
+    rows = con.execute(sql.load("load/duplicate_rows") + " order by all", {"suspects": str(path)}).fetchall()
     assert rows == [("a.csv", 8), ("b.csv", 9)]  # a.csv:7 is the first of its kind; a.csv:3 differs
-
-
-def test_lake_trace_types_normalises_and_drops_duplicates(con, tmp_path):
-    text = _text_table([
-        {**BASE, "source_line": 2, "received": "2026-11-09T01:30:00+01:00", "connector_name": " Partner A ",
-         "tls_version": "No TLS", "size": "", "subject": "secret"},
-        {**BASE, "source_line": 3, "received": "2026-11-09 10:00:00", "tls_version": "", "sender_address": ""},
-        {**BASE, "source_line": 4, "received": "2026-11-09 10:00:00"},
-    ])
-    # what sql/load/record_checks.sql read in them
-    text = text.append_column("received_at", pa.array(
-        [datetime(2026, 11, 9, 0, 30), datetime(2026, 11, 9, 10), datetime(2026, 11, 9, 10)],
-        pa.timestamp("us", tz="UTC"))).append_column("direction_normalized", pa.array(["inbound"] * 3))
-    text = text.append_column("tls_bucket", pa.array(["none", "unknown", "TLS1.2"]))
-    params = _staged(tmp_path, text)
-    run(con, "create temp table duplicate_rows as select 'f.csv' as source_file, 4::bigint as source_line")
-    out = _dicts(con.execute(sql.load("load/lake_trace") + " order by source_line", params))
-    assert [r["source_line"] for r in out] == [2, 3]
-    first, second = out
-    assert first["received_at"] == datetime(2026, 11, 9, 0, 30, tzinfo=UTC)
-    assert (first["connector_name"], first["tls_version"], first["tls_version_raw"]) == ("Partner A", "none", "No TLS")
-    assert (first["direction"], first["sender_address"], first["size_bytes"]) == ("inbound", "a@x.com", None)
-    assert (second["tls_version"], second["tls_version_raw"], second["sender_address"]) == ("unknown", None, None)
-    assert "subject" not in first
-    assert (first["date"], first["load_id"]) == (DAY, "abc123")

@@ -1,0 +1,119 @@
+"""Exact duplicates in a day's load, found in the pass that writes the day.
+
+A record whose hash of every field was not seen before in the day repeats no earlier record, for
+sure: it goes to the lake at once. One whose hash was seen is a suspect (a repeat, or rarely
+another record with the same hash): it is held back. At the end, every field of the suspects is
+compared with those of the records sharing their hash (sql/load/duplicate_rows.sql); the ones that
+repeat an earlier record are dropped, the rest written after all. The comparison needs every
+record's text, which the lake never holds (Subject): it goes to a staging file as it comes, and is
+read again only for the hashes of the suspects.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from etl import sql
+from etl.duck import one, run
+from etl.load.checks import TEXT_SCHEMA, CheckedBatch
+
+
+class SeenHashes:
+    """The row hashes of a day seen so far, as sorted runs merged like a log-structured merge tree:
+    a batch is looked up with a binary search per run (a few dozen runs at most), and a day costs
+    8 bytes per distinct record."""
+
+    def __init__(self):
+        self.runs: list[np.ndarray] = []
+
+    def repeats(self, hashes: np.ndarray) -> np.ndarray:
+        """Per record of a batch, whether its hash was seen before: in an earlier batch, or
+        earlier in this one. The batch's hashes count as seen afterwards."""
+        order = np.argsort(hashes, kind="stable")  # stable: the first of equal hashes stays first
+        ordered = hashes[order]
+        repeated = np.zeros(len(hashes), dtype=bool)
+        repeated[1:] = ordered[1:] == ordered[:-1]
+        first = ordered[~repeated]  # sorted, distinct
+        seen_before = np.zeros(len(first), dtype=bool)
+        for run_ in self.runs:
+            at = np.minimum(np.searchsorted(run_, first), len(run_) - 1)
+            seen_before |= run_[at] == first
+        repeated[~repeated] = seen_before
+        self._add(first[~seen_before])
+        in_batch_order = np.empty(len(hashes), dtype=bool)
+        in_batch_order[order] = repeated
+        return in_batch_order
+
+    def _add(self, run_: np.ndarray) -> None:
+        if not len(run_):
+            return
+        self.runs.append(run_)
+        while len(self.runs) > 1 and len(self.runs[-2]) <= 2 * len(self.runs[-1]):
+            last = self.runs.pop()
+            # two sorted runs: the stable sort (timsort) merges them in linear time
+            self.runs[-1] = np.sort(np.concatenate([self.runs[-1], last]), kind="stable")
+
+
+class DuplicateFilter:
+    """Splits a day's accepted records into those that go to the lake at once and the suspects;
+    at the end, gives back the suspects that repeat nothing. Its files go in `spill`."""
+
+    def __init__(self, spill: Path, trace_schema: pa.Schema):
+        self.seen = SeenHashes()
+        self.text_path = spill / "accepted-text.arrow"
+        self.text = pa.ipc.new_file(self.text_path, TEXT_SCHEMA)
+        self.held_schema = trace_schema.append(pa.field("row_hash", pa.uint64()))
+        self.held_path = spill / "suspects.parquet"
+        self.held = pq.ParquetWriter(self.held_path, self.held_schema, compression="none")
+        self.held_rows = 0
+
+    def split(self, checked: CheckedBatch) -> pa.Table:
+        """The batch's records that repeat no earlier record, for sure; the others are held back."""
+        self.text.write_table(checked.text)
+        hashes = checked.text["row_hash"]
+        repeats = np.flatnonzero(self.seen.repeats(hashes.to_numpy()))
+        if not len(repeats):
+            return checked.trace
+        self.held.write_table(checked.trace.take(repeats).append_column("row_hash", hashes.take(repeats)))
+        self.held_rows += len(repeats)
+        # the stretches between the suspects, as slices: no record is copied (a filter would copy them all)
+        bounds = [-1, *repeats.tolist(), checked.trace.num_rows]
+        stretches = [checked.trace.slice(start + 1, end - start - 1) for start, end in itertools.pairwise(bounds)]
+        return pa.concat_tables([stretch for stretch in stretches if stretch.num_rows] or [checked.trace.slice(0, 0)])
+
+    def resolve(self, con, spill: Path) -> tuple[Iterator[pa.RecordBatch], int]:
+        """The held records that repeat no earlier one (to be written after all), and how many
+        records were exact duplicates."""
+        self.text.close()
+        self.held.close()
+        if not self.held_rows:
+            return iter(()), 0
+        hashes = pc.unique(pq.read_table(self.held_path, columns=["row_hash"])["row_hash"])
+        suspects = spill / "suspects-text.parquet"
+        with pq.ParquetWriter(suspects, TEXT_SCHEMA, compression="none") as writer, \
+                pa.OSFile(str(self.text_path)) as source:  # read, not mapped: RSS stays one batch
+            staged = pa.ipc.open_file(source)
+            for i in range(staged.num_record_batches):
+                batch = staged.get_batch(i)
+                writer.write_batch(batch.filter(pc.is_in(batch["row_hash"], value_set=hashes)))
+        run(con, "create or replace temp table duplicate_rows as " + sql.load("load/duplicate_rows"),
+            {"suspects": str(suspects)})
+        (duplicates,) = one(con, "select count(*) from duplicate_rows")
+        kept = con.sql("select * exclude (row_hash) from read_parquet($held) "
+                       "anti join duplicate_rows using (source_file, source_line)",
+                       params={"held": str(self.held_path)})
+        return kept.to_arrow_reader(), duplicates
+
+    def close(self) -> None:
+        for writer in (self.text, self.held):
+            try:
+                writer.close()
+            except (pa.ArrowInvalid, OSError):
+                pass  # already closed
