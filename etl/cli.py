@@ -48,6 +48,14 @@ def _positive(text: str) -> int:
     return value
 
 
+def _positive_list(text: str) -> list[int]:
+    """`1000000,5000000`: one or more positive integers."""
+    try:
+        return [_positive(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be positive integers separated by commas") from None
+
+
 # -- the commands: one function each -------------------------------------------------------
 
 def cmd_sample(args) -> int:
@@ -483,7 +491,7 @@ def cmd_bench(args) -> int:
     if args.workdir is not None:  # a scratch folder of the user's choosing: made if it is not there yet
         args.workdir.mkdir(parents=True, exist_ok=True)
     if args.what == "postfix":
-        return bench_postfix(args.messages, args.workdir)
+        return bench_postfix(args.messages, args.workdir, against_pflogsumm=args.vs == "pflogsumm")
     if args.what == "hostile":
         return bench_hostile(args.workdir)
     if args.what == "report":
@@ -660,13 +668,18 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--force", action="store_true", help="reload days whose exports did not change")
 
     bench = _command(commands, "bench", cmd_bench, "benchmarks",
-                     f"{PROG} bench ingest --rows 5000000\n{PROG} bench postfix --messages 500000\n"
+                     f"{PROG} bench ingest --rows 1000000,5000000,20000000\n"
+                     f"{PROG} bench postfix --messages 200000 --vs pflogsumm\n"
                      f"{PROG} bench hostile                      # huge lines, garbage lines, a gzip bomb\n"
                      f"{PROG} bench report --days 366 [--s3 s3://bucket/prefix]")
     bench.add_argument("what", choices=["ingest", "postfix", "hostile", "report"])
     bench.add_argument("--days", type=_positive, default=366, help="report: days in the window")
-    bench.add_argument("--rows", type=_positive, default=1_000_000, help="ingest: rows in the export")
-    bench.add_argument("--messages", type=_positive, default=500_000, help="postfix: messages in the log")
+    bench.add_argument("--rows", type=_positive_list, default=[1_000_000],
+                       help="ingest: rows in the export; several (1000000,5000000,20000000) show the cost per row")
+    bench.add_argument("--messages", type=_positive, default=500_000,
+                       help="postfix: messages in the log (200000 make about 1,500,000 lines)")
+    bench.add_argument("--vs", choices=["pflogsumm"], help="postfix: also time Debian's pflogsumm on the same log "
+                                                          "(installed with apt-get if missing)")
     bench.add_argument("--workdir", type=Path, default=None)
     bench.add_argument("--s3", metavar="URL", help="ingest: also into tables on this store; report: read from it "
                                                    "(s3://bucket/prefix; AWS_ENDPOINT_URL and the credentials from "

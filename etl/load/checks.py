@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 from etl import sql
 from etl.contract import DIRECTION_SPELLINGS, STATUSES, TLS_SPELLINGS
 from etl.sources.files import Reject
+from etl.storage import TRACE
 from etl.storage.lake import table_schema
 
 # contract column -> column name in the batch table read by sql/load/record_checks.sql
@@ -96,7 +97,7 @@ class BatchChecker:
         # as the same strings, written without a second encoding)
         self.schema = pa.schema([
             field.with_type(pa.dictionary(pa.int32(), pa.string())) if field.name in SPELLING_FIELDS else field
-            for field in table_schema("trace")])
+            for field in table_schema(TRACE)])
         self.checks = sql.load("load/record_checks")
         self.checks_params = {"day_start": day_start, "day_end": day_end}
         self.spellings = sql.load("load/spellings")

@@ -26,7 +26,7 @@ from etl.duck import connect, run
 from etl.errors import ExportError
 from etl.load.checks import BatchChecker
 from etl.load.duplicates import DuplicateFilter
-from etl.load.prefetch import prefetch
+from etl.load.prefetch import WriteBehind, prefetch
 from etl.sources.detect import SourceOptions, open_readers
 from etl.sources.files import Reject, SourceReader
 from etl.storage import StagedDay, Storage
@@ -117,7 +117,8 @@ def _load_into(staged: StagedDay, settings: Settings, day: date, readers: list[S
     check = BatchChecker(con, day, *day_bounds(day), load_id)
     duplicates = DuplicateFilter(staged.spill, check.schema)
     try:
-        with pq.ParquetWriter(staged.trace / PART_FILE, check.schema, **TRACE_FILE_OPTIONS) as trace:
+        with pq.ParquetWriter(staged.trace / PART_FILE, check.schema, **TRACE_FILE_OPTIONS) as trace_file, \
+                WriteBehind(trace_file.write_table) as trace:
             for reader in readers:
                 for batch in prefetch(reader.batches()):
                     quarantine.add(batch.rejects)
@@ -127,7 +128,7 @@ def _load_into(staged: StagedDay, settings: Settings, day: date, readers: list[S
                         warnings.update(checked.warnings)
                         new = duplicates.split(checked)
                         if new.num_rows:  # an empty row group has no statistics, which the catalog needs
-                            trace.write_table(new)
+                            trace.put(new)
                             result.rows_loaded += new.num_rows
                 result.sources.append({"file": reader.name, "sha256": reader.sha256, "bytes": reader.size,
                                        "records": reader.records, **reader.source_stats()})
@@ -135,7 +136,7 @@ def _load_into(staged: StagedDay, settings: Settings, day: date, readers: list[S
             kept, result.duplicates_removed = duplicates.resolve(con, staged.spill)
             for batch in kept:
                 if batch.num_rows:
-                    trace.write_batch(batch.cast(check.schema))
+                    trace.put(pa.Table.from_batches([batch]).cast(check.schema))
                     result.rows_loaded += batch.num_rows
         reasons = quarantine.finish(con, staged.quarantine / PART_FILE, day, load_id)
     finally:
