@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from etl.config import Settings
 from etl.duck import connect, run
 from etl.errors import ExportError
-from etl.load.checks import BatchChecker
+from etl.load.checks import BatchChecker, CheckedBatch
 from etl.load.duplicates import DuplicateFilter
 from etl.load.prefetch import WriteBehind, prefetch
 from etl.sources.detect import SourceOptions, open_readers
@@ -117,27 +117,31 @@ def _load_into(staged: StagedDay, settings: Settings, day: date, readers: list[S
     check = BatchChecker(con, day, *day_bounds(day), load_id)
     duplicates = DuplicateFilter(staged.spill, check.schema)
     try:
-        with pq.ParquetWriter(staged.trace / PART_FILE, check.schema, **TRACE_FILE_OPTIONS) as trace_file, \
-                WriteBehind(trace_file.write_table) as trace:
-            for reader in readers:
-                for batch in prefetch(reader.batches()):
-                    quarantine.add(batch.rejects)
-                    if batch.table.num_rows:
-                        checked = check(batch.table, reader.name, reader.raw_text)
-                        quarantine.add(checked.refused)
-                        warnings.update(checked.warnings)
-                        new = duplicates.split(checked)
-                        if new.num_rows:  # an empty row group has no statistics, which the catalog needs
-                            trace.put(new)
-                            result.rows_loaded += new.num_rows
-                result.sources.append({"file": reader.name, "sha256": reader.sha256, "bytes": reader.size,
-                                       "records": reader.records, **reader.source_stats()})
-                result.rows_read += reader.records
+        trace_path = staged.trace / PART_FILE
+        with pq.ParquetWriter(trace_path, check.schema, **TRACE_FILE_OPTIONS) as trace_file:
+            def write_new(checked: CheckedBatch) -> None:
+                new = duplicates.split(checked)
+                if new.num_rows:  # an empty row group has no statistics, which the catalog needs
+                    trace_file.write_table(new)
+
+            # the split and the write run behind the checks, in a thread of their own
+            with WriteBehind(write_new) as behind:
+                for reader in readers:
+                    for batch in prefetch(reader.batches()):
+                        quarantine.add(batch.rejects)
+                        if batch.table.num_rows:
+                            checked = check(batch.table, reader.name, reader.raw_text)
+                            quarantine.add(checked.refused)
+                            warnings.update(checked.warnings)
+                            behind.put(checked)
+                    result.sources.append({"file": reader.name, "sha256": reader.sha256, "bytes": reader.size,
+                                           "records": reader.records, **reader.source_stats()})
+                    result.rows_read += reader.records
             kept, result.duplicates_removed = duplicates.resolve(con, staged.spill)
             for batch in kept:
                 if batch.num_rows:
-                    trace.put(pa.Table.from_batches([batch]).cast(check.schema))
-                    result.rows_loaded += batch.num_rows
+                    trace_file.write_table(pa.Table.from_batches([batch]).cast(check.schema))
+        result.rows_loaded = pq.ParquetFile(trace_path).metadata.num_rows
         reasons = quarantine.finish(con, staged.quarantine / PART_FILE, day, load_id)
     finally:
         duplicates.close()

@@ -80,6 +80,14 @@ def test_exact_duplicates_are_removed_and_counted(cfg, export):
     assert_reconciles(result)
 
 
+def test_records_alike_but_for_a_field_the_hash_leaves_out_are_both_kept(cfg, export):
+    first, tls13, spaced = row(), row(tls="TLS1.3"), row(connector=" ")  # the same hash, other fields
+    result = ingest_day(cfg, DAY, [export([first, tls13, spaced, first, tls13])])
+    assert (result.rows_read, result.rows_loaded, result.duplicates_removed) == (5, 3, 2)
+    assert [(r["source_line"], r["tls_version"]) for r in lake_rows(cfg)] == [
+        (2, "TLS1.2"), (3, "TLS1.3"), (4, "TLS1.2")]
+
+
 def test_quoted_fields_with_commas_quotes_and_newlines_keep_line_numbers(cfg, export):
     path = export([
         row(subject='multi\nline, "quoted"\nsubject'),
