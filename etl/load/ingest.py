@@ -93,8 +93,6 @@ def ingest_day(settings: Settings, day: date, files: list[Path] | None = None,
         names = [p.name for p in files]
         if len(set(names)) != len(names):
             raise ExportError(f"two exports share a file name ({', '.join(names)}); provenance would be ambiguous")
-        # in name order, so that the first of two equal records read is the first by file and line
-        files = sorted(files, key=lambda path: path.name)
         readers = open_readers(files, day, options or SourceOptions.from_settings(settings))
         result = _load_into(staged, settings, day, readers, load_id)
         storage.commit_load(day, staged, {

@@ -80,6 +80,16 @@ def test_exact_duplicates_are_removed_and_counted(cfg, export):
     assert_reconciles(result)
 
 
+def test_of_two_equal_records_in_two_files_the_first_read_is_kept(cfg, export):
+    """Postfix logs are read oldest first (mail.log.1 before mail.log), whatever their names say."""
+    later = export([row(), row(message_id="<2@x>")], name="trace_2026-11-09_b.csv")
+    earlier = export([row()], name="trace_2026-11-09_a.csv")
+    result = ingest_day(cfg, DAY, [later, earlier])
+    assert (result.rows_loaded, result.duplicates_removed) == (2, 1)
+    assert {(r["source_file"], r["source_line"]) for r in lake_rows(cfg)} == {
+        ("trace_2026-11-09_b.csv", 2), ("trace_2026-11-09_b.csv", 3)}
+
+
 def test_records_alike_but_for_a_field_the_hash_leaves_out_are_both_kept(cfg, export):
     first, tls13, spaced = row(), row(tls="TLS1.3"), row(connector=" ")  # the same hash, other fields
     result = ingest_day(cfg, DAY, [export([first, tls13, spaced, first, tls13])])

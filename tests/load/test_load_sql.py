@@ -188,14 +188,15 @@ def spelling_params():
 
 def test_duplicate_rows_keeps_the_earliest_occurrence_and_compares_every_field(con, tmp_path):
     row = {**BASE, "received": "2026-11-09T00:00:00Z"}
-    suspects = _text_table([
-        {**row, "source_file": "b.csv", "source_line": 9},
-        {**row, "source_file": "a.csv", "source_line": 7},
-        {**row, "source_file": "a.csv", "source_line": 3, "subject": "other"},
-        {**row, "source_file": "a.csv", "source_line": 8},
+    suspects = _text_table([  # in the order read: mail.log.1, the older log, before mail.log
+        {**row, "source_file": "mail.log.1", "source_line": 9},
+        {**row, "source_file": "mail.log", "source_line": 3, "subject": "other"},
+        {**row, "source_file": "mail.log", "source_line": 7},
+        {**row, "source_file": "mail.log", "source_line": 8},
     ])
     # the same hash for all four: a collision must not make line 3 a duplicate
     path = tmp_path / "suspects.parquet"
     pq.write_table(suspects.append_column("row_hash", pa.array([42] * 4, pa.uint64())), path)
     rows = con.execute(sql.load("load/duplicate_rows") + " order by all", {"suspects": str(path)}).fetchall()
-    assert rows == [("a.csv", 8), ("b.csv", 9)]  # a.csv:7 is the first of its kind; a.csv:3 differs
+    # mail.log.1:9 is the first of its kind, though its name sorts last; mail.log:3 differs
+    assert rows == [("mail.log", 7), ("mail.log", 8)]
