@@ -31,7 +31,7 @@ MONTHS = {name: number for number, name in enumerate(
 
 # `Nov 20 08:01:02 host program[pid]: message` or `2026-11-20T08:01:02.123456+00:00 host ...`
 SYSLOG_LINE = re.compile(
-    r"(?:(?P<iso>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:[Zz]|[+-]\d\d:?\d\d)?)"
+    r"(?P<stamp>(?P<iso>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:[Zz]|[+-]\d\d:?\d\d)?)"
     r"|(?P<month>[A-Z][a-z]{2}) {1,2}(?P<day>\d{1,2}) (?P<clock>\d\d:\d\d:\d\d))"
     r" (?P<host>\S+) (?P<program>[^\s\[:]+)(?:\[(?P<pid>\d+)\])?: (?P<message>.*)"
 )
@@ -52,10 +52,12 @@ FROM = re.compile(r"from=<(?P<sender>[^>]*)>(?:, size=(?P<size>\d+))?")
 
 SENDING_AGENTS = {"smtp"}
 LOCAL_AGENTS = {"local", "virtual", "lmtp", "pipe"}
+COUNTED_AGENTS = SENDING_AGENTS | LOCAL_AGENTS
 FINAL_STATUSES = {"sent": "Delivered", "bounced": "Failed"}
+_UNSEEN = object()
 
 
-@dataclass
+@dataclass(slots=True)
 class _Session:
     """A receiving (smtpd) session: one client connection."""
 
@@ -65,7 +67,7 @@ class _Session:
     cipher: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Connection:
     """A sending (smtp) process's connection to a relay."""
 
@@ -75,7 +77,7 @@ class _Connection:
     queue_id: str | None = None  # the message it carries (others come with conn_use=N)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Message:
     origin: str | None = None  # smtpd, pickup or bounce
     authenticated: bool = False
@@ -88,7 +90,7 @@ class _Message:
     message_id: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Delivery:
     """One record: the contract's fields as text, the log line it comes from."""
 
@@ -109,38 +111,46 @@ class PostfixTracker:
     _messages: dict[tuple, _Message] = field(default_factory=dict)
     _times: dict = field(default_factory=dict)  # timestamp text -> (UTC ISO text, on the day) or None
     _services: dict[str, str] = field(default_factory=dict)  # syslog program -> Postfix service, "" if none
+    _relays: dict = field(default_factory=dict)  # relay= text -> what _relay reads in it
 
     def feed(self, number: int, line: str, source_file: str) -> Delivery | Reject | None:
         """Take one log line (without its newline); a record or a reject when it ends a delivery."""
         self.stats["lines"] += 1
-        if not line.strip():
-            self.stats["lines_blank"] += 1
-            return None
+        return self.feed_line(number, line, source_file)
+
+    def feed_line(self, number: int, line: str, source_file: str) -> Delivery | Reject | None:
+        """`feed`, for a reader that counts the lines it feeds itself (a block at a time). The hot
+        path of a Postfix load: one call per line, so each group of the match is read once."""
         match = SYSLOG_LINE.fullmatch(line)
-        timed = self._time(match) if match else None
+        if match is None:
+            if not line or line.isspace():
+                self.stats["lines_blank"] += 1
+                return None
+            return Reject(source_file, number, "unparseable_line", line)
+        stamp, _, _, _, _, host, program, pid, message = match.groups()
+        timed = self._times.get(stamp, _UNSEEN)
+        if timed is _UNSEEN:
+            timed = self._time(stamp, match)
         if timed is None:
             return Reject(source_file, number, "unparseable_line", line)
-        received, on_day = timed
-        program = match["program"]
         service = self._services.get(program)
         if service is None:
             service = self._services[program] = program.rpartition("/")[2] if is_postfix_program(program) else ""
         if not service:
             self.stats["lines_other_programs"] += 1
             return None
+        received, on_day = timed
         if not on_day:
             self.stats["lines_other_days"] += 1
-        process = (match["host"], program, match["pid"])
-        message = match["message"]
         queued = QUEUED.match(message)
         if queued is None:
-            self._session_line(service, process, message)
+            self._session_line(service, (host, program, pid), message)
             return None
-        key = (match["host"], queued["qid"])
-        text = queued["text"]
+        queue_id, text = queued.groups()
         if text.startswith("to=<") and ("status=" in text):
-            return self._delivery(number, line, source_file, service, process, key, text, received, on_day)
-        self._message_line(service, process, key, text)
+            return self._delivery(number, line, source_file, service, (host, program, pid), (host, queue_id), text,
+                                  received, on_day)
+        self._message_line(service, (host, program, pid), (host, queue_id), text)
         return None
 
     # -- lines that build state --------------------------------------------------------
@@ -163,13 +173,13 @@ class PostfixTracker:
             if text == "removed":
                 self._messages.pop(key, None)
             elif sender := FROM.match(text):
-                message = self._messages.setdefault(key, _Message())
+                message = self._message(key)
                 message.sender = sender["sender"]
                 message.size = sender["size"] or message.size
         elif service == "cleanup" and text.startswith("message-id="):
-            self._messages.setdefault(key, _Message()).message_id = text.removeprefix("message-id=").strip()
+            self._message(key).message_id = text.removeprefix("message-id=").strip()
         elif service == "smtpd" and (client := CLIENT.match(text)):
-            message = self._messages.setdefault(key, _Message())
+            message = self._message(key)
             message.origin, message.client_host, message.client_ip = "smtpd", client["host"], client["ip"]
             message.authenticated = "sasl_username=" in client["rest"]
             session = self._sessions.get(process)
@@ -179,21 +189,27 @@ class PostfixTracker:
                 message.tls = session.tls or ("none" if self.tls_logging else "unknown")
                 message.cipher = session.cipher
         elif service == "pickup" and "from=<" in text:
-            self._messages.setdefault(key, _Message()).origin = "pickup"
+            self._message(key).origin = "pickup"
         elif service == "bounce" and "notification:" in text:
             # `QID: sender non-delivery notification: NEWQID`: the bounce is a new, local message
             new_qid = text.rpartition(" ")[2]
-            self._messages.setdefault((key[0], new_qid), _Message()).origin = "bounce"
+            self._message((key[0], new_qid)).origin = "bounce"
+
+    def _message(self, key: tuple) -> _Message:
+        """The message of a queue id, made on its first line (not a new one per line, as setdefault would)."""
+        message = self._messages.get(key)
+        if message is None:
+            message = self._messages[key] = _Message()
+        return message
 
     # -- delivery lines -----------------------------------------------------------------
     def _delivery(self, number, line, source_file, service, process, key, text, received, on_day):
         delivery = DELIVERY.match(text)
         if delivery is None:
             return Reject(source_file, number, "unparseable_delivery", line) if on_day else None
-        status = delivery["status"]
-        fields = dict(FIELD.findall(delivery["fields"]))
-        relay = RELAY.fullmatch(fields.get("relay", ""))
-        relay_key = (relay["host"].lower(), relay["ip"], relay["port"]) if relay else None
+        recipient, rest, status = delivery.groups()
+        fields = dict(FIELD.findall(rest))
+        relay, relay_key = self._relay(fields.get("relay", ""))
         tls = cipher = None
         if service in SENDING_AGENTS:
             tls, cipher = self._sending_tls(process, key[1], relay_key, fields)
@@ -202,14 +218,14 @@ class PostfixTracker:
         if status == "deferred":
             self.stats["deferred"] += 1
             return None
-        if status not in FINAL_STATUSES or service not in SENDING_AGENTS | LOCAL_AGENTS:
+        if status not in FINAL_STATUSES or service not in COUNTED_AGENTS:
             self.stats["deliveries_not_counted"] += 1  # e.g. the error or discard agents, status=expired
             return None
         message = self._messages.get(key) or _Message()
         if service in SENDING_AGENTS:
             direction = "Outbound"
-            connector = self.connectors.match("outbound", relay["host"], relay["ip"]) if relay else None
-            to_ip = relay["ip"] if relay else ""
+            connector = self.connectors.match("outbound", relay[0], relay[1]) if relay else None
+            to_ip = relay[1] if relay else ""
         else:
             if message.origin is None:
                 return Reject(source_file, number, "unknown_origin", line)  # received before this log began
@@ -222,7 +238,7 @@ class PostfixTracker:
         return Delivery(number, line, {
             "Received": received,
             "SenderAddress": message.sender or "",
-            "RecipientAddress": delivery["to"],
+            "RecipientAddress": recipient,
             "Direction": direction,
             "ConnectorName": connector or "",
             "TlsVersion": tls or "unknown",
@@ -234,6 +250,18 @@ class PostfixTracker:
             "MessageId": message.message_id or "",
             "MessageTraceId": key[1],
         })
+
+    def _relay(self, text: str) -> tuple[tuple[str, str, str] | None, tuple[str, str, str] | None]:
+        """A delivery's `relay=` as (host, ip, port) and as the key of a connection (host in lower
+        case); (None, None) for `none`, `local` and the like. Cached: a log names a few relays."""
+        found = self._relays.get(text)
+        if found is None:
+            if len(self._relays) > 100_000:
+                self._relays.clear()
+            relay = RELAY.fullmatch(text)
+            found = self._relays[text] = (relay.groups(), (relay["host"].lower(), relay["ip"], relay["port"])) \
+                if relay else (None, None)
+        return found
 
     def _sending_tls(self, process, queue_id, relay_key, fields) -> tuple[str, str | None]:
         """TLS of an smtp delivery: that of the process's connection to the same relay, when this
@@ -249,12 +277,9 @@ class PostfixTracker:
         self._connections[process] = _Connection(relay_key, None, None, queue_id)
         return self._no_tls_line, None
 
-    def _time(self, match: re.Match) -> tuple[str, bool] | None:
+    def _time(self, stamp: str, match: re.Match) -> tuple[str, bool] | None:
         """(the line's UTC time as ISO text, whether it falls on the day loaded); None when it is not a
         time. Cached by the timestamp's text: a busy log has many lines a second."""
-        stamp = match["iso"] or match.group("month", "day", "clock")
-        if stamp in self._times:
-            return self._times[stamp]
         if len(self._times) > 100_000:
             self._times.clear()
         when = line_time(match, self.day, self.timezone)
