@@ -43,6 +43,9 @@ def parse_ip(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address 
     return address.ipv4_mapped or address if isinstance(address, ipaddress.IPv6Address) else address
 
 
+_UNSEEN = object()
+
+
 @dataclass(frozen=True)
 class ConnectorRules:
     rules: tuple[ConnectorRule, ...] = ()
@@ -51,13 +54,16 @@ class ConnectorRules:
     _matched: dict = field(default_factory=dict, compare=False, repr=False)
 
     def match(self, direction: str, host: str | None, ip: str | None) -> str | None:
+        if not self.rules:
+            return None
         key = (direction, host, ip)
-        if key not in self._matched:
+        name = self._matched.get(key, _UNSEEN)
+        if name is _UNSEEN:
             if len(self._matched) > 100_000:
                 self._matched.clear()
-            self._matched[key] = next(
+            name = self._matched[key] = next(
                 (rule.name for rule in self.rules if rule.direction == direction and rule.matches(host, ip)), None)
-        return self._matched[key]
+        return name
 
 
 def load_rules(path: Path | None) -> ConnectorRules:

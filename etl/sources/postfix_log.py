@@ -30,14 +30,17 @@ MONTHS = {name: number for number, name in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
 
 # `Nov 20 08:01:02 host program[pid]: message` or `2026-11-20T08:01:02.123456+00:00 host ...`
-SYSLOG_LINE = re.compile(
+_SYSLOG_PREFIX = (
     r"(?P<stamp>(?P<iso>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:[Zz]|[+-]\d\d:?\d\d)?)"
     r"|(?P<month>[A-Z][a-z]{2}) {1,2}(?P<day>\d{1,2}) (?P<clock>\d\d:\d\d:\d\d))"
-    r" (?P<host>\S+) (?P<program>[^\s\[:]+)(?:\[(?P<pid>\d+)\])?: (?P<message>.*)"
+    r" (?P<host>\S+) (?P<program>[^\s\[:]+)(?:\[(?P<pid>\d+)\])?: "
 )
 # short queue ids are upper-case hex; long ones (enable_long_queue_ids) use digits and consonants,
 # so that words such as `warning:` or `NOQUEUE:` are never taken for one
-QUEUED = re.compile(r"(?P<qid>[0-9A-F]{6,}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,}): (?P<text>.*)")
+_QUEUE_ID = r"[0-9A-F]{6,}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,}"
+SYSLOG_LINE = re.compile(_SYSLOG_PREFIX + r"(?P<message>.*)")
+# the two at once, as the tracker reads every line: the message's queue id, if it starts with one
+POSTFIX_LINE = re.compile(_SYSLOG_PREFIX + rf"(?:(?P<qid>{_QUEUE_ID}): )?(?P<message>.*)")
 CLIENT_AT = r"(?P<host>[^\[\s]*)\[(?P<ip>[^\]]*)\]"
 CONNECT = re.compile(r"connect from " + CLIENT_AT)
 TLS_FROM = re.compile(r"(?:\S+ )?TLS connection established from " + CLIENT_AT
@@ -121,13 +124,13 @@ class PostfixTracker:
     def feed_line(self, number: int, line: str, source_file: str) -> Delivery | Reject | None:
         """`feed`, for a reader that counts the lines it feeds itself (a block at a time). The hot
         path of a Postfix load: one call per line, so each group of the match is read once."""
-        match = SYSLOG_LINE.fullmatch(line)
+        match = POSTFIX_LINE.fullmatch(line)
         if match is None:
             if not line or line.isspace():
                 self.stats["lines_blank"] += 1
                 return None
             return Reject(source_file, number, "unparseable_line", line)
-        stamp, _, _, _, _, host, program, pid, message = match.groups()
+        stamp, _, _, _, _, host, program, pid, queue_id, message = match.groups()
         timed = self._times.get(stamp, _UNSEEN)
         if timed is _UNSEEN:
             timed = self._time(stamp, match)
@@ -142,15 +145,13 @@ class PostfixTracker:
         received, on_day = timed
         if not on_day:
             self.stats["lines_other_days"] += 1
-        queued = QUEUED.match(message)
-        if queued is None:
+        if queue_id is None:
             self._session_line(service, (host, program, pid), message)
             return None
-        queue_id, text = queued.groups()
-        if text.startswith("to=<") and ("status=" in text):
-            return self._delivery(number, line, source_file, service, (host, program, pid), (host, queue_id), text,
-                                  received, on_day)
-        self._message_line(service, (host, program, pid), (host, queue_id), text)
+        if message.startswith("to=<") and ("status=" in message):
+            return self._delivery(number, line, source_file, service, (host, program, pid), (host, queue_id),
+                                  message, received, on_day)
+        self._message_line(service, (host, program, pid), (host, queue_id), message)
         return None
 
     # -- lines that build state --------------------------------------------------------
