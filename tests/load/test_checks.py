@@ -94,23 +94,33 @@ def test_spellings_read_in_one_batch_are_remembered_for_the_next(check):
     assert checked.trace["direction"].to_pylist() == ["inbound", "outbound"]
 
 
-def test_seen_hashes_find_every_repeat_as_a_set_would():
+def test_the_hash_filter_suspects_every_repeat_and_few_others():
     rng = random.Random(5)
-    seen, reference = SeenHashes(), set()
-    for size in [0, 1, 7, 100, 1000, 3, 2000, 50, 5000]:  # enough batches to merge runs several times
-        hashes = [rng.randrange(3000) for _ in range(size)]
-        expected = []
-        for h in hashes:
-            expected.append(h in reference)
+    seen, reference = SeenHashes(bits_log2=20), set()
+    missed = needless = 0
+    for size in [0, 1, 7, 100, 1000, 3, 2000, 50, 5000]:
+        hashes = [rng.randrange(3000) * 0x9E3779B97F4A7C15 % 2**64 for _ in range(size)]  # spread over 64 bits
+        for h, suspect in zip(hashes, seen.suspects(np.array(hashes, dtype=np.uint64)).tolist(), strict=True):
+            missed += h in reference and not suspect
+            needless += suspect and h not in reference
             reference.add(h)
-        assert seen.repeats(np.array(hashes, dtype=np.uint64)).tolist() == expected
-    assert len(seen.runs) < 9
-    assert sorted(np.concatenate(seen.runs).tolist()) == sorted(reference)  # each hash kept once
+    assert missed == 0  # never a repeat let through
+    assert needless < 10  # 3,000 hashes in a million bits: hardly any alike
+
+
+def test_a_full_filter_suspects_everything_and_still_lets_no_repeat_through():
+    seen = SeenHashes(bits_log2=3)  # 8 bits
+    distinct = np.array(range(8), dtype=np.uint64) << np.uint64(61)  # one per bit
+    repeat = np.array([3 << 61], dtype=np.uint64)
+    # within a batch only equal hashes are suspects: the filter is asked about the batches before
+    assert seen.suspects(np.concatenate([distinct, repeat])).tolist() == [False] * 8 + [True]
+    assert seen.suspects(np.array([5, 2**63 + 5], dtype=np.uint64)).tolist() == [True, True]  # new, but alike
 
 
 def _checked(records: list[tuple[int, int, str]]) -> CheckedBatch:
-    """A checked batch of (line, hash, subject) records."""
-    lines, hashes, subjects = (list(column) for column in zip(*records, strict=True))
+    """A checked batch of (line, key of its hash, subject) records."""
+    lines, keys, subjects = (list(column) for column in zip(*records, strict=True))
+    hashes = [key * 0x9E3779B97F4A7C15 % 2**64 for key in keys]  # small keys spread over 64 bits
     text = pa.table({"source_file": ["f.csv"] * len(lines), "source_line": pa.array(lines, pa.int64()),
                      **{c: [None] * len(lines) for c in ("received", "sender_address", "recipient_address",
                                                           "direction", "connector_name", "tls_version", "tls_cipher",
