@@ -49,13 +49,16 @@ TLS_TO = re.compile(r"(?:\S+ )?TLS connection established to " + CLIENT_AT
                     + r":(?P<port>\d+): (?P<protocol>\S+) with cipher (?P<cipher>\S+)")
 CLIENT = re.compile(r"client=" + CLIENT_AT + r"(?P<rest>.*)")
 DELIVERY = re.compile(r"to=<(?P<to>[^>]*)>(?P<fields>.*?), status=(?P<status>\w+)")
-FIELD = re.compile(r", (\w+)=([^,]*)")
+RELAY_FIELD = re.compile(r", relay=([^,]*)")
 RELAY = re.compile(r"(?P<host>[^\[]*)\[(?P<ip>[^\]]*)\](?::(?P<port>\d+))?")
 FROM = re.compile(r"from=<(?P<sender>[^>]*)>(?:, size=(?P<size>\d+))?")
 
 SENDING_AGENTS = {"smtp"}
 LOCAL_AGENTS = {"local", "virtual", "lmtp", "pipe"}
 COUNTED_AGENTS = SENDING_AGENTS | LOCAL_AGENTS
+# the trace contract's columns a delivery gives, in the order of Delivery.values (Subject: never)
+RECORD_COLUMNS = ("Received", "SenderAddress", "RecipientAddress", "Direction", "ConnectorName", "TlsVersion",
+                  "TlsCipher", "Status", "FromIP", "ToIP", "Size", "MessageId", "MessageTraceId")
 FINAL_STATUSES = {"sent": "Delivered", "bounced": "Failed"}
 _UNSEEN = object()
 
@@ -95,11 +98,15 @@ class _Message:
 
 @dataclass(slots=True)
 class Delivery:
-    """One record: the contract's fields as text, the log line it comes from."""
+    """One record: the contract's fields as text (in RECORD_COLUMNS order), the log line it comes from."""
 
     line: int
     raw: str
-    fields: dict[str, str]
+    values: tuple[str, ...]
+
+    @property
+    def fields(self) -> dict[str, str]:
+        return dict(zip(RECORD_COLUMNS, self.values, strict=True))
 
 
 @dataclass
@@ -209,11 +216,11 @@ class PostfixTracker:
         if delivery is None:
             return Reject(source_file, number, "unparseable_delivery", line) if on_day else None
         recipient, rest, status = delivery.groups()
-        fields = dict(FIELD.findall(rest))
-        relay, relay_key = self._relay(fields.get("relay", ""))
+        relay_field = RELAY_FIELD.search(rest)
+        relay, relay_key = self._relay(relay_field[1] if relay_field else "")
         tls = cipher = None
         if service in SENDING_AGENTS:
-            tls, cipher = self._sending_tls(process, key[1], relay_key, fields)
+            tls, cipher = self._sending_tls(process, key[1], relay_key, ", conn_use=" in rest)
         if not on_day:
             return None
         if status == "deferred":
@@ -236,21 +243,21 @@ class PostfixTracker:
             tls, cipher = (message.tls, message.cipher) if message.origin == "smtpd" else ("unknown", None)
             to_ip = ""
         self.stats["records"] += 1
-        return Delivery(number, line, {
-            "Received": received,
-            "SenderAddress": message.sender or "",
-            "RecipientAddress": recipient,
-            "Direction": direction,
-            "ConnectorName": connector or "",
-            "TlsVersion": tls or "unknown",
-            "TlsCipher": cipher or "",
-            "Status": FINAL_STATUSES[status],
-            "FromIP": message.client_ip or "",
-            "ToIP": to_ip,
-            "Size": message.size or "",
-            "MessageId": message.message_id or "",
-            "MessageTraceId": key[1],
-        })
+        return Delivery(number, line, (
+            received,
+            message.sender or "",
+            recipient,
+            direction,
+            connector or "",
+            tls or "unknown",
+            cipher or "",
+            FINAL_STATUSES[status],
+            message.client_ip or "",
+            to_ip,
+            message.size or "",
+            message.message_id or "",
+            key[1],
+        ))
 
     def _relay(self, text: str) -> tuple[tuple[str, str, str] | None, tuple[str, str, str] | None]:
         """A delivery's `relay=` as (host, ip, port) and as the key of a connection (host in lower
@@ -264,14 +271,14 @@ class PostfixTracker:
                 if relay else (None, None)
         return found
 
-    def _sending_tls(self, process, queue_id, relay_key, fields) -> tuple[str, str | None]:
+    def _sending_tls(self, process, queue_id, relay_key, reused: bool) -> tuple[str, str | None]:
         """TLS of an smtp delivery: that of the process's connection to the same relay, when this
         delivery rides on it (a recipient of the message it carries, or conn_use=N reuse)."""
         if relay_key is None:
             return "unknown", None  # relay=none: no connection was made; nothing crossed the wire
         connection = self._connections.get(process)
         if connection is not None and connection.relay == relay_key and (
-                "conn_use" in fields or connection.queue_id in (None, queue_id)):
+                reused or connection.queue_id in (None, queue_id)):
             connection.queue_id = queue_id
             return connection.tls or self._no_tls_line, connection.cipher
         # a new connection with no TLS line of its own

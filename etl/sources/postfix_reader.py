@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from etl.contract import ALL_COLUMNS, UNSTORED_COLUMNS
 from etl.errors import ExportError
 from etl.sources.files import (
     MAX_RECORD_BYTES,
@@ -25,11 +24,10 @@ from etl.sources.files import (
     cut_raw,
     open_export,
 )
-from etl.sources.postfix_log import Delivery, PostfixTracker
+from etl.sources.postfix_log import RECORD_COLUMNS, Delivery, PostfixTracker
 
 READ_BYTES = 8 * 1024 * 1024
 BATCH_ROWS = 100_000
-COLUMNS = [name for name in ALL_COLUMNS if name not in UNSTORED_COLUMNS]
 
 
 class PostfixReader(SourceReader):
@@ -88,15 +86,15 @@ class PostfixReader(SourceReader):
     def _batch(self, deliveries: list[Delivery], rejects: list[Reject]) -> Batch:
         self.records += len(deliveries) + len(rejects)
         # records -> columns without a Python loop per field: a tuple per record, read by Arrow as a struct
-        records = pa.array(map(_FIELDS_IN_ORDER, (d.fields for d in deliveries)), _RECORD, size=len(deliveries))
-        columns = dict(zip(COLUMNS, records.flatten(), strict=True))
+        records = pa.array(map(_VALUES, deliveries), _RECORD, size=len(deliveries))
+        columns = dict(zip(RECORD_COLUMNS, records.flatten(), strict=True))
         columns["source_line"] = pa.array(map(_LINE, deliveries), pa.int64(), size=len(deliveries))
         columns["raw"] = pa.array(map(_RAW, deliveries), pa.string(), size=len(deliveries))
         return Batch(pa.table(columns), rejects)
 
 
-_FIELDS_IN_ORDER = operator.itemgetter(*COLUMNS)
-_RECORD = pa.struct([(name, pa.string()) for name in COLUMNS])
+_VALUES = operator.attrgetter("values")
+_RECORD = pa.struct([(name, pa.string()) for name in RECORD_COLUMNS])
 _LINE = operator.attrgetter("line")
 _RAW = operator.attrgetter("raw")
 

@@ -14,12 +14,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from etl.contract import ALL_COLUMNS, UNSTORED_COLUMNS
 from etl.errors import ConfigError, ExportError
 from etl.load.ingest import ingest_day
 from etl.load.warehouse import rebuild_day
 from etl.sources.connectors import load_rules
 from etl.sources.detect import SourceOptions, detect_format
-from etl.sources.postfix_log import SYSLOG_LINE, PostfixTracker, line_time
+from etl.sources.postfix_log import RECORD_COLUMNS, SYSLOG_LINE, PostfixTracker, line_time
 from etl.storage import QUARANTINE, TRACE, Storage
 from tests.conftest import connector_tls
 from tests.conftest import lake_rows as shared_lake_rows
@@ -234,3 +235,7 @@ def test_words_before_a_colon_are_not_queue_ids():
     ]
     assert [tracker.feed(n, line, "f") for n, line in enumerate(lines, 1)] == [None, None, None]
     assert list(tracker._messages) == [("mx1", "4LmXyZ1bcdz2Kq")]  # a long queue id
+
+
+def test_a_delivery_gives_every_contract_column_but_subject():
+    assert sorted(RECORD_COLUMNS) == sorted(name for name in ALL_COLUMNS if name not in UNSTORED_COLUMNS)
