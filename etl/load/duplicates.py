@@ -17,43 +17,45 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from etl import sql
 from etl.duck import one, run
 from etl.load.checks import TEXT_SCHEMA, CheckedBatch
 
-# The filter's size: 2^30 bits, 128 MiB, of which a day touches only the pages its hashes fall
-# in. At 20 million records, about 2 records in 100 are suspects for nothing.
+# The filter: 2^30 bits (128 MiB, of which a load touches only the pages its hashes fall in), two
+# bits per hash. At 20 million records, about one record in a thousand is a suspect for nothing.
 FILTER_BITS_LOG2 = 30
 
 
 class SeenHashes:
-    """Which row hashes the day may have seen: one bit per value of a hash's top bits (a Bloom
-    filter with one function). A record whose bit is not set repeats no earlier record, for sure;
-    one whose bit is set is a suspect: a repeat, or a record whose hash shares its top bits with an
-    earlier one's (FILTER_BITS_LOG2), which the comparison at the end keeps.
-    Constant time and memory per record, however large the day."""
+    """Which row hashes the day may have seen: a Bloom filter, two bits per hash (two slices of its
+    64 bits). A record whose bits are not both set repeats no earlier record, for sure; one whose
+    bits are set is a suspect: a repeat, or a record whose hash looks like earlier ones' to the
+    filter, which the comparison at the end keeps. Constant time and memory per record, however
+    large the day."""
 
     def __init__(self, bits_log2: int = FILTER_BITS_LOG2):
-        self.shift = np.uint64(64 - bits_log2)
+        self.slices = [np.uint64(64 - bits_log2), np.uint64(4)]  # the top bits, and bits 4 and up
+        self.mask = np.uint64((1 << bits_log2) - 1)
         self.bitmap = np.zeros(1 << (bits_log2 - 3), dtype=np.uint8)  # calloc: pages cost only once touched
 
     def suspects(self, hashes: np.ndarray) -> np.ndarray:
-        """Per record of a batch, whether it may repeat an earlier one: its bit was set by an earlier
-        batch, or an earlier record of this batch has its very hash. Its bit is set afterwards."""
+        """Per record of a batch, whether it may repeat an earlier one: its bits were set by an
+        earlier batch, or an earlier record of this batch has its very hash. Its bits are set afterwards."""
         order = np.argsort(hashes, kind="stable")  # stable: the first of equal hashes stays first
         ordered = hashes[order]
         repeated = np.zeros(len(hashes), dtype=bool)
         repeated[1:] = ordered[1:] == ordered[:-1]
-        in_batch = np.empty(len(hashes), dtype=bool)
-        in_batch[order] = repeated
-        slots = hashes >> self.shift
-        byte, bit = slots >> np.uint64(3), np.left_shift(1, (slots & np.uint64(7)).astype(np.uint8)).astype(np.uint8)
-        marked = (self.bitmap[byte] & bit) != 0
-        np.bitwise_or.at(self.bitmap, byte, bit)
-        return marked | in_batch
+        marked = np.empty(len(hashes), dtype=bool)
+        marked[order] = repeated
+        seen = np.ones(len(hashes), dtype=bool)
+        for shift in self.slices:
+            slot = (hashes >> shift) & self.mask
+            byte, bit = slot >> np.uint64(3), np.left_shift(1, (slot & np.uint64(7)).astype(np.uint8)).astype(np.uint8)
+            seen &= (self.bitmap[byte] & bit) != 0
+            np.bitwise_or.at(self.bitmap, byte, bit)
+        return marked | seen
 
 
 class DuplicateFilter:
@@ -90,14 +92,18 @@ class DuplicateFilter:
         self.held.close()
         if not self.held_rows:
             return iter(()), 0
-        hashes = pc.unique(pq.read_table(self.held_path, columns=["row_hash"])["row_hash"])
+        held = np.unique(pq.read_table(self.held_path, columns=["row_hash"])["row_hash"].to_numpy())  # sorted
         suspects = spill / "suspects-text.parquet"
         with pq.ParquetWriter(suspects, TEXT_SCHEMA, compression="none") as writer, \
                 pa.OSFile(str(self.text_path)) as source:  # read, not mapped: RSS stays one batch
             staged = pa.ipc.open_file(source)
             for i in range(staged.num_record_batches):
                 batch = staged.get_batch(i)
-                writer.write_batch(batch.filter(pc.is_in(batch["row_hash"], value_set=hashes)))
+                hashes = batch["row_hash"].to_numpy()
+                at = np.minimum(np.searchsorted(held, hashes), len(held) - 1)
+                sharing = held[at] == hashes  # a binary search per record: no hash set built per batch
+                if sharing.any():
+                    writer.write_batch(batch.filter(pa.array(sharing)))
         run(con, "create or replace temp table duplicate_rows as " + sql.load("load/duplicate_rows"),
             {"suspects": str(suspects)})
         (duplicates,) = one(con, "select count(*) from duplicate_rows")
