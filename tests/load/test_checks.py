@@ -12,6 +12,7 @@ import pytest
 
 from etl.duck import connect
 from etl.load.checks import TEXT_SCHEMA, BatchChecker, CheckedBatch
+from etl.load import duplicates
 from etl.load.duplicates import DuplicateFilter, SeenHashes
 from etl.load.ingest import day_bounds
 
@@ -131,7 +132,9 @@ def _checked(records: list[tuple[int, int, str]]) -> CheckedBatch:
     return CheckedBatch(trace, text.cast(TEXT_SCHEMA), [], {})
 
 
-def test_the_duplicate_filter_drops_repeats_and_keeps_hash_collisions(tmp_path):
+@pytest.mark.parametrize("plain_bytes", [1 << 30, 1], ids=["plain", "compressed after the first batch"])
+def test_the_duplicate_filter_drops_repeats_and_keeps_hash_collisions(tmp_path, monkeypatch, plain_bytes):
+    monkeypatch.setattr(duplicates, "PLAIN_STAGING_BYTES", plain_bytes)
     con = connect()
     schema = pa.schema([("source_file", pa.string()), ("source_line", pa.int64())])
     dedup = DuplicateFilter(tmp_path, schema)
@@ -142,5 +145,6 @@ def test_the_duplicate_filter_drops_repeats_and_keeps_hash_collisions(tmp_path):
     kept, duplicates = dedup.resolve(con, tmp_path)
     assert [line for batch in kept for line in batch["source_line"].to_pylist()] == [5]
     assert (dedup.held_rows, duplicates) == (4, 3)
+    assert len(dedup.text_paths) == (1 if plain_bytes > 1 else 2)
     dedup.close()
     con.close()
