@@ -11,8 +11,8 @@ import pyarrow as pa
 import pytest
 
 from etl.duck import connect
+from etl.load import duplicates as duplicates_module
 from etl.load.checks import TEXT_SCHEMA, BatchChecker, CheckedBatch
-from etl.load import duplicates
 from etl.load.duplicates import DuplicateFilter, SeenHashes
 from etl.load.ingest import day_bounds
 
@@ -134,7 +134,7 @@ def _checked(records: list[tuple[int, int, str]]) -> CheckedBatch:
 
 @pytest.mark.parametrize("plain_bytes", [1 << 30, 1], ids=["plain", "compressed after the first batch"])
 def test_the_duplicate_filter_drops_repeats_and_keeps_hash_collisions(tmp_path, monkeypatch, plain_bytes):
-    monkeypatch.setattr(duplicates, "PLAIN_STAGING_BYTES", plain_bytes)
+    monkeypatch.setattr(duplicates_module, "PLAIN_STAGING_BYTES", plain_bytes)
     con = connect()
     schema = pa.schema([("source_file", pa.string()), ("source_line", pa.int64())])
     dedup = DuplicateFilter(tmp_path, schema)
