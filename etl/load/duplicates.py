@@ -26,10 +26,10 @@ from etl.load.checks import TEXT_SCHEMA, CheckedBatch
 # The filter: 2^30 bits (128 MiB, of which a load touches only the pages its hashes fall in), two
 # bits per hash. At 20 million records, about one record in a thousand is a suspect for nothing.
 FILTER_BITS_LOG2 = 30
-# The text is staged as it is up to this many bytes, then compressed (LZ4): past a few GiB of
+# The text is staged as it is up to this many bytes, then compressed (LZ4): past a GiB or two of
 # writes the kernel's flushing and reclaiming of the page cache costs more than compressing
 # (measured at 20 million records: 12.8 system CPU-s plain, 5.1 compressed; 1.4 at 5 million).
-PLAIN_STAGING_BYTES = 2 << 30
+PLAIN_STAGING_BYTES = 1 << 30
 
 
 class SeenHashes:
