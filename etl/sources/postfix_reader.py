@@ -6,6 +6,7 @@ message received in `mail.log.1` and delivered in `mail.log` is followed across 
 
 from __future__ import annotations
 
+import gc
 import operator
 from collections import Counter
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from etl.sources.files import (
 from etl.sources.postfix_log import RECORD_COLUMNS, Delivery, PostfixTracker
 
 READ_BYTES = 8 * 1024 * 1024
+GC_EVERY_ALLOCATIONS = 100_000
 BATCH_ROWS = 100_000
 
 
@@ -49,6 +51,17 @@ class PostfixReader(SourceReader):
         return table["raw"].to_pylist()
 
     def batches(self) -> Iterator[Batch]:
+        # A log makes millions of small objects (matches, tuples, records) that live only until
+        # their batch is built: CPython's cyclic collector, run every 700 allocations, scanned them
+        # over and over for a sixth of a load's time (measured on 1.5 million lines)
+        thresholds = gc.get_threshold()
+        gc.set_threshold(GC_EVERY_ALLOCATIONS, *thresholds[1:])
+        try:
+            yield from self._batches()
+        finally:
+            gc.set_threshold(*thresholds)
+
+    def _batches(self) -> Iterator[Batch]:
         before = Counter(self.tracker.stats)
         feed, name = self.tracker.feed_line, self.name
         with open_export(self.path) as stream:
