@@ -135,12 +135,13 @@ def _line_blocks(stream: ExportStream) -> Iterator[tuple[int, list[str], dict[in
         data = carry + data
         cut = data.rfind(b"\n") + 1
         carry = data[cut:]
-        raw_lines = data[:cut].split(b"\n")[:-1]
-        if raw_lines and max(map(len, raw_lines)) <= MAX_RECORD_BYTES:
-            text = data[:cut].decode("utf-8", "backslashreplace")  # a newline is never inside a bad sequence
-            lines = text.split("\n")[:-1]
+        text = data[:cut].decode("utf-8", "backslashreplace")  # a newline is never inside a bad sequence
+        lines = text.split("\n")[:-1]
+        # a character is at most 4 bytes: lines this short in characters are short enough in bytes
+        if lines and max(map(len, lines)) <= MAX_RECORD_BYTES // 4:
             yield number + 1, [line.rstrip("\r") for line in lines] if "\r" in text else lines, {}
-        elif raw_lines:
+        elif lines:
+            raw_lines = data[:cut].split(b"\n")[:-1]
             lines, overlong = [], {}
             for at, raw in enumerate(raw_lines, number + 1):
                 raw = raw.rstrip(b"\r")
@@ -149,7 +150,7 @@ def _line_blocks(stream: ExportStream) -> Iterator[tuple[int, list[str], dict[in
                     raw = raw[:RAW_SAMPLE_BYTES]
                 lines.append(_text(raw))
             yield number + 1, lines, overlong
-        number += len(raw_lines)
+        number += len(lines)
         if len(carry) > MAX_RECORD_BYTES:
             skipping, carry = (carry[:RAW_SAMPLE_BYTES], len(carry)), b""
     if skipping is not None:
