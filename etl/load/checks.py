@@ -5,8 +5,8 @@ Where the work goes, so that it is paid once per record only where it must be:
 - Direction, TlsVersion, Status, ConnectorName and TlsCipher hold a few dozen distinct texts in a
   day of millions of records: each distinct text is read once (sql/load/spellings.sql) and its
   meaning mapped back onto the records with Arrow.
-- Times, sizes, the reject reason and the hash of every field: one DuckDB statement per batch
-  (sql/load/record_checks.sql), which returns only those small columns.
+- Times, sizes, the reject reason and a hash of the fields that tell records apart: one DuckDB
+  statement per batch (sql/load/record_checks.sql), which returns only those small columns.
 - The other fields are trimmed and emptied to null by Arrow, only where they hold a space or an
   empty value (most columns of most batches hold neither, and are kept as they are).
 """
@@ -60,15 +60,14 @@ LOW_CARDINALITY = {
     "tls_cipher": ("stored",),
     "status": ("stored", "status_unrecognised"),
 }
+# the trace's columns read by spelling, written as dictionaries over the distinct meanings
 SPELLING_FIELDS = ("direction", "connector_name", "tls_version", "tls_version_raw", "tls_cipher", "status")
 # what a field that is not there means (an optional column the export does not have)
 ABSENT = {"stored": None, "direction": None, "tls_bucket": "unknown", "tls_unrecognised": False,
           "status_unrecognised": False}
-MAX_SPELLINGS_KEPT = 10_000
+MAX_SPELLINGS_KEPT = 10_000  # distinct texts remembered across batches (a column of garbage has millions)
 SPELLING_TYPES = {"stored": pa.string(), "direction": pa.string(), "tls_bucket": pa.string(),
                   "tls_unrecognised": pa.bool_(), "status_unrecognised": pa.bool_()}
-# trimmed of spaces, an empty text stored as null (DuckDB's nullif(trim(x), ''))
-TRIMMED = ("sender_address", "from_ip", "to_ip", "message_id", "message_trace_id")
 # C0 controls but tab, and DEL: in an address or a connector's name they would reach reports and logs
 CONTROL_CHARACTER = "[\\x00-\\x08\\x0a-\\x1f\\x7f]"
 # every byte that is a control character -> 0, any other -> 1: one translate and one find tell

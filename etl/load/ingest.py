@@ -112,9 +112,10 @@ def _load_into(staged: StagedDay, settings: Settings, day: date, readers: list[S
     warnings: Counter[str] = Counter()
     con = connect(memory_limit=settings.memory_limit, spill_dir=staged.spill)
     quarantine = _QuarantineWriter(staged.spill / "rejected.parquet")
-    check = BatchChecker(con, day, *day_bounds(day), load_id)
-    duplicates = DuplicateFilter(staged.spill, check.schema)
+    duplicates = None
     try:
+        check = BatchChecker(con, day, *day_bounds(day), load_id)
+        duplicates = DuplicateFilter(staged.spill, check.schema)
         trace_path = staged.trace / PART_FILE
         with pq.ParquetWriter(trace_path, check.schema, **TRACE_FILE_OPTIONS) as trace_file:
             def write_new(checked: CheckedBatch) -> None:
@@ -142,7 +143,8 @@ def _load_into(staged: StagedDay, settings: Settings, day: date, readers: list[S
         result.rows_loaded = pq.ParquetFile(trace_path).metadata.num_rows
         reasons = quarantine.finish(con, staged.quarantine / PART_FILE, day, load_id)
     finally:
-        duplicates.close()
+        if duplicates is not None:
+            duplicates.close()
         quarantine.close()
         con.close()
 
