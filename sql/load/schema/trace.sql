@@ -1,5 +1,6 @@
--- grain: one row per distinct trace record: one message per recipient (sql/load/lake_trace.sql
--- writes it). Partitioned by date; every row of a day carries the id of the load that wrote it.
+-- grain: one row per distinct trace record: one message per recipient (etl/load/checks.py types
+-- it, etl/load/ingest.py writes it). Partitioned by date; every row of a day carries the id of the
+-- load that wrote it.
 create table trace (
     date date not null,
     received_at timestamptz not null,
