@@ -3,10 +3,10 @@
 A record whose hash of its fields was not seen before in the day repeats no earlier record, for
 sure: it goes to the lake at once. One whose hash may have been seen is a suspect (a repeat, or
 another record whose hash looks alike to the filter): it is held back. At the end, every field of
-the suspects is compared with those of the records sharing their hash (sql/load/duplicate_rows.sql);
-the ones that repeat an earlier record are dropped, the rest written after all. The comparison needs every
-record's text, which the lake never holds (Subject): it goes to a staging file as it comes, and is
-read again only for the hashes of the suspects.
+the suspects is compared with those of the records sharing their hash
+(sql/load/duplicate_rows.sql); the ones that repeat an earlier record are dropped, the rest written
+after all. The comparison needs every record's text, which the lake never holds (Subject): it goes
+to a staging file as it comes, and is read again only for the hashes of the suspects.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from etl.duck import one, run
 from etl.load.checks import TEXT_SCHEMA, CheckedBatch
 
 # The filter: 2^30 bits (128 MiB, of which a load touches only the pages its hashes fall in), two
-# bits per hash. At 20 million records, about one record in a thousand is a suspect for nothing.
+# bits per hash. At 20 million records, fewer than one record in a thousand is a suspect for nothing.
 FILTER_BITS_LOG2 = 30
 # The text is staged as it is up to this many bytes, then compressed (LZ4): past a GiB or two of
 # writes the kernel's flushing and reclaiming of the page cache costs more than compressing
