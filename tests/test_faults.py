@@ -120,7 +120,7 @@ def kill_id(kill: dict) -> str:
 
 INGEST_KILLS = [
     {"at": 0.2}, {"at": 0.35}, {"at": 0.5}, {"at": 0.65}, {"at": 0.8},
-    {"when": phase(".staging/*/spill/accepted.parquet")},
+    {"when": phase(".staging/*/spill/accepted-text-0.arrow")},  # mid-pass: the day's text being staged
     {"when": phase(".staging/*/trace/part-0.parquet")},
     {"when": phase("lake/mailflow/quarantine/data/*/*.parquet")},  # its file placed, not yet committed
     {"when": phase("lake/mailflow/trace/data/*/*.parquet")},  # the quarantine committed, the trace not yet

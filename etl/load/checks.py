@@ -52,6 +52,7 @@ TEXT_SCHEMA = pa.schema(
     + [(column, pa.string()) for column in TEXT_COLUMNS.values()]
     + [("row_hash", pa.uint64())]
 )
+_TEXT_WITHOUT_HASH = pa.schema(list(TEXT_SCHEMA)[:-1])  # as a batch is read, before its hash
 # low-cardinality column -> what is read in it (columns of sql/load/spellings.sql)
 LOW_CARDINALITY = {
     "direction": ("direction",),
@@ -203,7 +204,7 @@ def _text_table(table: pa.Table, source_file: str) -> pa.Table:
     arrays = [pa.repeat(pa.scalar(source_file), n), table["source_line"]]
     for contract_name in TEXT_COLUMNS:
         arrays.append(table[contract_name] if contract_name in table.column_names else pa.nulls(n, pa.string()))
-    return pa.Table.from_arrays(arrays, schema=pa.schema(list(TEXT_SCHEMA)[:-1]))
+    return pa.Table.from_arrays(arrays, schema=_TEXT_WITHOUT_HASH)
 
 
 def _data_buffers(column: pa.ChunkedArray):

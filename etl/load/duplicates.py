@@ -108,7 +108,7 @@ class DuplicateFilter:
                 for i in range(staged.num_record_batches):
                     yield staged.get_batch(i)
 
-    def resolve(self, con, spill: Path) -> tuple[Iterator[pa.RecordBatch], int]:
+    def resolve(self, con) -> tuple[Iterator[pa.RecordBatch], int]:
         """The held records that repeat no earlier one (to be written after all), and how many
         records were exact duplicates."""
         self.text.close()
@@ -116,7 +116,7 @@ class DuplicateFilter:
         if not self.held_rows:
             return iter(()), 0
         held = np.unique(pq.read_table(self.held_path, columns=["row_hash"])["row_hash"].to_numpy())  # sorted
-        suspects = spill / "suspects-text.parquet"
+        suspects = self.spill / "suspects-text.parquet"
         with pq.ParquetWriter(suspects, TEXT_SCHEMA, compression="none") as writer:
             for batch in self._staged_batches():
                 hashes = batch["row_hash"].to_numpy()

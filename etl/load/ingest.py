@@ -136,7 +136,7 @@ def _load_into(staged: StagedDay, settings: Settings, day: date, readers: list[S
                     result.sources.append({"file": reader.name, "sha256": reader.sha256, "bytes": reader.size,
                                            "records": reader.records, **reader.source_stats()})
                     result.rows_read += reader.records
-            kept, result.duplicates_removed = duplicates.resolve(con, staged.spill)
+            kept, result.duplicates_removed = duplicates.resolve(con)
             for batch in kept:
                 if batch.num_rows:
                     trace_file.write_table(pa.Table.from_batches([batch]).cast(check.schema))

@@ -142,7 +142,7 @@ def test_the_duplicate_filter_drops_repeats_and_keeps_hash_collisions(tmp_path, 
                dedup.split(_checked([(5, 2, "other"), (6, 3, "c"), (7, 2, "other"), (8, 1, "a")]))]
     # 5 shares 3's hash but not its subject: kept; 7 repeats 5; 8 repeats 2
     assert [t["source_line"].to_pylist() for t in written] == [[2, 3], [6]]
-    kept, duplicates = dedup.resolve(con, tmp_path)
+    kept, duplicates = dedup.resolve(con)
     assert [line for batch in kept for line in batch["source_line"].to_pylist()] == [5]
     assert (dedup.held_rows, duplicates) == (4, 3)
     assert len(dedup.text_paths) == (1 if plain_bytes > 1 else 2)
